@@ -1,0 +1,77 @@
+"""The demo developer `make run` seeds, so a newcomer can log in at once. Never for production data."""
+
+from dataclasses import asdict, dataclass
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.db import transaction
+
+from accounts.applications import issue_client_secret, set_management_token
+from accounts.audit import record_audit
+from accounts.credentials import hash_secret
+from accounts.models import Application, ClientSecret, ManagementToken, Membership, RedirectURI, Team, User
+from accounts.roles import Role
+
+DEMO_EMAIL = "demo@ignition.localhost"
+DEMO_PASSWORD = "ignition-demo-drive"
+DEMO_TEAM = "Demo Motors"
+DEMO_APPLICATION = "Demo fleet app"
+DEMO_REDIRECT_URI = "http://localhost:8000/callback"
+# Fixed demo credentials so scripts (and the SDK examples) can use them across re-seeds.
+DEMO_CLIENT_ID = "7b1e5f0a-4a57-4d0e-9d8b-1d3a5c9e2f10"
+DEMO_CLIENT_SECRET = "sk_demo_not_secret_0f4c2b7e9a1d"
+DEMO_MANAGEMENT_TOKEN = "amt_demo_not_secret_5e8d1c3b7a2f"
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    email: str
+    password: str
+    team: str
+    client_id: str
+    client_secret: str
+    management_token: str
+    redirect_uri: str
+    login_url: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@transaction.atomic
+def seed_demo() -> DemoCredentials:
+    """Create or repair the demo developer, team and application. Idempotent."""
+    user, created = User.objects.get_or_create(email=DEMO_EMAIL)
+    if created or not user.check_password(DEMO_PASSWORD):
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+    EmailAddress.objects.update_or_create(user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True})
+    team = Team.objects.filter(name=DEMO_TEAM, memberships__user=user).first()
+    if team is None:
+        team = Team.objects.create(name=DEMO_TEAM, created_by=user)
+        record_audit(team=team, actor=user, action="team.created", target=team.name, seeded=True)
+    Membership.objects.update_or_create(team=team, user=user, defaults={"role": Role.OWNER})
+    application, _ = Application.objects.get_or_create(
+        client_id=DEMO_CLIENT_ID, defaults={"team": team, "name": DEMO_APPLICATION, "created_by": user}
+    )
+    if not ClientSecret.objects.filter(application=application, secret_hash=hash_secret(DEMO_CLIENT_SECRET)).exists():
+        issue_client_secret(application, DEMO_CLIENT_SECRET)
+    if not ManagementToken.objects.filter(
+        application=application, token_hash=hash_secret(DEMO_MANAGEMENT_TOKEN)
+    ).exists():
+        set_management_token(application, DEMO_MANAGEMENT_TOKEN)
+    RedirectURI.objects.get_or_create(
+        application=application,
+        uri=DEMO_REDIRECT_URI,
+        defaults={"is_default": not application.redirect_uris.filter(is_default=True).exists()},
+    )
+    return DemoCredentials(
+        email=DEMO_EMAIL,
+        password=DEMO_PASSWORD,
+        team=team.name,
+        client_id=str(application.client_id),
+        client_secret=DEMO_CLIENT_SECRET,
+        management_token=DEMO_MANAGEMENT_TOKEN,
+        redirect_uri=DEMO_REDIRECT_URI,
+        login_url=f"{settings.SITE_ROOT}/accounts/login/",
+    )

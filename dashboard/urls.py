@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from dashboard import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("overview/", views.overview, name="overview"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/mfa-required/", views.admin_mfa_required, name="admin_mfa_required"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("", include("vehicles.urls")),
+    path("", include("billing.urls")),
+]

@@ -1,0 +1,44 @@
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+
+from accounts import selectors
+from accounts.decorators import team_member_required
+from accounts.roles import Perm, role_can
+
+
+def home(request):
+    if request.user.is_authenticated:
+        return redirect("overview")
+    return redirect("account_login")
+
+
+@team_member_required()
+def overview(request):
+    team = request.team
+    applications = list(selectors.team_applications(team)[:5])
+    context = {
+        "applications": applications,
+        "application_count": selectors.team_applications(team).count(),
+        "member_count": selectors.team_members(team).count(),
+        "has_redirect_uri": any(app.redirect_uri_count for app in applications),
+        "audit_events": selectors.recent_audit_events(team, limit=8)
+        if role_can(request.membership.role, Perm.VIEW_AUDIT_LOG)
+        else None,
+    }
+    return render(request, "dashboard/overview.html", context)
+
+
+@login_required
+def admin_mfa_required(request):
+    return render(request, "dashboard/admin_mfa_required.html", status=403)
+
+
+@never_cache
+def healthz(request):
+    """Liveness and database reachability, for load balancers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
