@@ -5,7 +5,7 @@ from accounts.roles import ROLE_RANK, Role
 
 
 class TeamNameForm(forms.Form):
-    name = forms.CharField(label="Team name", max_length=100)
+    name = forms.CharField(label="Team name", max_length=100, error_messages={"required": "Enter a team name."})
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -34,7 +34,9 @@ class RoleForm(forms.Form):
 
 
 class ApplicationNameForm(forms.Form):
-    name = forms.CharField(label="Application name", max_length=100)
+    name = forms.CharField(
+        label="Application name", max_length=100, error_messages={"required": "Enter a name for the application."}
+    )
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()

@@ -184,22 +184,27 @@ def expire_invitations(*, now=None) -> int:
 # Members ---------------------------------------------------------------------
 
 
-def _member_for_update(team: Team, membership_id: int) -> Membership:
-    return Membership.objects.select_for_update().select_related("user").get(team=team, pk=membership_id)
+def _member_for_update(actor: Membership, membership_id: int) -> Membership:
+    # The team row is the lock for membership changes: two Owners demoting each other at
+    # the same moment queue here, and the second then sees the first's result (no deadlock).
+    Team.objects.select_for_update().filter(pk=actor.team_id).first()
+    try:
+        actor.refresh_from_db(fields=["role"])
+    except Membership.DoesNotExist:
+        raise PermissionDenied("You are no longer a member of this team.") from None
+    return Membership.objects.select_related("user").get(team_id=actor.team_id, pk=membership_id)
 
 
 def _ensure_another_owner_remains(team: Team, leaving: Membership) -> None:
-    # Lock every Owner row so two concurrent demotions cannot both pass this check.
-    owner_ids = list(
-        Membership.objects.select_for_update().filter(team=team, role=Role.OWNER).values_list("pk", flat=True)
-    )
-    if leaving.role == Role.OWNER and set(owner_ids) <= {leaving.pk}:
+    if leaving.role != Role.OWNER:
+        return
+    if not Membership.objects.filter(team=team, role=Role.OWNER).exclude(pk=leaving.pk).exists():
         raise TeamRuleError("A team needs at least one Owner. Make someone else an Owner first.")
 
 
 @transaction.atomic
 def change_role(*, actor: Membership, membership_id: int, role: str) -> Membership:
-    member = _member_for_update(actor.team, membership_id)
+    member = _member_for_update(actor, membership_id)
     _require_may_manage_role(actor, member.role)
     _require_may_manage_role(actor, role)
     if member.role == role:
@@ -222,7 +227,7 @@ def change_role(*, actor: Membership, membership_id: int, role: str) -> Membersh
 @transaction.atomic
 def remove_member(*, actor: Membership, membership_id: int) -> None:
     """Remove a member (or, with the actor's own id, leave the team)."""
-    member = _member_for_update(actor.team, membership_id)
+    member = _member_for_update(actor, membership_id)
     leaving = member.pk == actor.pk
     if not leaving:
         _require_may_manage_role(actor, member.role)

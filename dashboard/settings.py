@@ -132,8 +132,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not :memory:, so a Celery worker started by the tests can share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-ignition.sqlite3")}
+    # A file, not :memory:, so a Celery worker started by the tests can share it;
+    # one per test process, so parallel runs don't trample each other.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-ignition-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: allauth's rate limits need a shared cache. Database cache by default,
@@ -213,6 +214,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request if it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -265,13 +267,20 @@ CELERY_BEAT_SCHEDULE = {
     "expire-invitations": {"task": "accounts.tasks.expire_invitations", "schedule": 3600.0},
 }
 
-# Stripe: the real SDK everywhere. Defaults point at the embedded localstripe.
-STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "sk_test_localstripe")
-STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe")
+# Stripe: the real SDK everywhere. With no key set, everything points at the embedded
+# localstripe (started by `make run` and by the tests); with a real key, at Stripe.
 LOCALSTRIPE_PORT = envint("LOCALSTRIPE_PORT", 8420)
-STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", f"http://127.0.0.1:{LOCALSTRIPE_PORT}").rstrip("/")
-STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", f"{STRIPE_API_BASE}/js.stripe.com/v3/")
-STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_localstripe")
+_USING_REAL_STRIPE = bool(os.environ.get("STRIPE_SECRET_KEY"))
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or "sk_test_localstripe"
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY") or "pk_test_localstripe"
+STRIPE_API_BASE = (
+    os.environ.get("STRIPE_API_BASE")
+    or ("https://api.stripe.com" if _USING_REAL_STRIPE else f"http://127.0.0.1:{LOCALSTRIPE_PORT}")
+).rstrip("/")
+STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or (
+    "https://js.stripe.com/v3/" if STRIPE_API_BASE == "https://api.stripe.com" else f"{STRIPE_API_BASE}/js.stripe.com/v3/"
+)
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_localstripe"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -1,13 +1,32 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
+
 import pytest
 from django.core.cache import cache
 
 from accounts.roles import Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
+ROOT = Path(__file__).resolve().parents[1]
+DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    # allauth's rate limits live in the cache; start every test from zero.
+def _fresh_cache(request):
+    # allauth's rate limits live in the (database) cache; start every database test from zero.
+    marker = request.node.get_closest_marker("django_db")
+    if not marker and not DB_FIXTURES & set(request.fixturenames):
+        yield
+        return
+    transactional = "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction"))
+    request.getfixturevalue("transactional_db" if transactional else "db")
     cache.clear()
     yield
     cache.clear()
@@ -52,3 +71,126 @@ def login_as(client, membership):
     session["current_team_id"] = membership.team_id
     session.save()
     return client
+
+
+def _database_url_for_subprocess(settings_dict) -> str:
+    """A DATABASE_URL pointing a child process at the test database this session created."""
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgres://{auth}{settings_dict.get('HOST') or ''}{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker process on the configured broker, reading the test database.
+
+    It consumes a queue of its own, so a developer's `make run` worker (or another test run
+    on the same Redis) never takes our messages. Yields the queue name to send tasks to.
+    """
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        database_url = _database_url_for_subprocess(connection.settings_dict)
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool", "solo", "--queues", queue,
+             "--without-mingle", "--without-gossip", "--loglevel", "INFO", "--hostname", f"{queue}@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_for(lambda: "ready." in log_path.read_text() or process.poll() is not None, timeout=60)
+        assert process.poll() is None, f"Celery worker exited early:\n{log_path.read_text()}"
+        yield SimpleNamespace(queue=queue, log=log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_for(condition, *, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
+
+
+@pytest.fixture
+def wait_for():
+    return _wait_for
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` need real row locks; report them skipped, with why, elsewhere."""
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine == "django.db.backends.postgresql":
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs PostgreSQL row locks; DATABASE_URL points to {engine.rsplit('.', 1)[-1]} "
+        "(set DATABASE_URL=postgres://... to run it, as .ci/run does)"
+    )
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory):
+    """A fresh localstripe on a free loopback port for this test session.
+
+    The real `stripe` SDK talks to it; only what localstripe cannot do (rating tiers,
+    idempotency keys) is tested elsewhere. `--from-scratch` so no state leaks in.
+    """
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "localstripe"), "--port", str(port), "--from-scratch"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+
+    def answering():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return process.poll() is not None
+
+    try:
+        _wait_for(answering, timeout=30)
+        assert process.poll() is None, f"localstripe exited early:\n{log_path.read_text()}"
+        yield SimpleNamespace(api_base=base, js_url=f"{base}/js.stripe.com/v3/", log=log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def stripe_settings(settings, localstripe):
+    """Point the app's Stripe settings at this session's localstripe."""
+    settings.STRIPE_API_BASE = localstripe.api_base
+    settings.STRIPE_JS_URL = localstripe.js_url
+    settings.STRIPE_SECRET_KEY = "sk_test_ignition_tests"
+    return settings
