@@ -54,7 +54,9 @@ def seed_demo() -> DemoCredentials:
     application, _ = Application.objects.get_or_create(
         client_id=DEMO_CLIENT_ID, defaults={"team": team, "name": DEMO_APPLICATION, "created_by": user}
     )
-    if not ClientSecret.objects.filter(application=application, secret_hash=hash_secret(DEMO_CLIENT_SECRET)).exists():
+    # Re-validate the demo secret even if it was rotated away (its row may still exist, expired).
+    demo_secret = ClientSecret.objects.filter(application=application, secret_hash=hash_secret(DEMO_CLIENT_SECRET))
+    if not demo_secret.update(expires_at=None):
         issue_client_secret(application, DEMO_CLIENT_SECRET)
     if not ManagementToken.objects.filter(
         application=application, token_hash=hash_secret(DEMO_MANAGEMENT_TOKEN)

@@ -72,6 +72,10 @@ def invite_member(*, actor: Membership, email: str, role: str) -> tuple[Invitati
     token = generate_secret()
     try:
         with transaction.atomic():
+            # An overdue invitation the hourly job has not expired yet must not block a new one.
+            Invitation.objects.filter(
+                team=team, email__iexact=email, status=Invitation.Status.PENDING, expires_at__lte=timezone.now()
+            ).update(status=Invitation.Status.EXPIRED, responded_at=timezone.now())
             invitation = Invitation.objects.create(
                 team=team,
                 email=email,

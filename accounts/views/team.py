@@ -56,7 +56,11 @@ def team_create(request):
 @require_POST
 @login_required
 def team_switch(request):
-    membership = selectors.membership_for(request.user, request.POST.get("team_id") or None)
+    try:
+        team_id = int(request.POST.get("team_id", ""))
+    except ValueError:
+        raise Http404("No such team") from None
+    membership = selectors.membership_for(request.user, team_id)
     if membership is None:
         raise Http404("No such team")
     request.session[SESSION_TEAM_KEY] = membership.team_id

@@ -1,0 +1,115 @@
+"""`manage.py seed_demo`: a demo developer a newcomer can log in as at once, safe to run repeatedly."""
+
+import json
+from io import StringIO
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user
+from django.core.management import call_command
+from django.urls import reverse
+
+from accounts import demo
+from accounts.applications import rotate_client_secret
+from accounts.models import Application, ClientSecret, ManagementToken, Membership, RedirectURI, Team, User
+from accounts.roles import Role
+from accounts.selectors import application_for_management_token, verify_client_credentials
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(*args) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def seed_json() -> dict:
+    return json.loads(seed("--json"))
+
+
+def test_it_is_idempotent(client):
+    seed()
+    seed()
+
+    user = User.objects.get()
+    assert user.email == demo.DEMO_EMAIL
+    team = Team.objects.get()
+    assert team.name == demo.DEMO_TEAM
+    assert list(Membership.objects.values_list("team", "user", "role")) == [(team.pk, user.pk, Role.OWNER)]
+    application = Application.objects.get()
+    assert (application.team, application.name) == (team, demo.DEMO_APPLICATION)
+    assert list(RedirectURI.objects.values_list("uri", "is_default")) == [(demo.DEMO_REDIRECT_URI, True)]
+    assert ClientSecret.objects.count() == 1
+    assert ManagementToken.objects.count() == 1
+    assert EmailAddress.objects.get().verified is True
+    assert team.audit_events.filter(action="team.created").count() == 1
+
+
+def test_it_prints_the_login_details_for_a_human():
+    output = seed()
+
+    assert "Demo ready." in output
+    assert demo.DEMO_EMAIL in output
+    assert demo.DEMO_PASSWORD in output
+    assert demo.DEMO_CLIENT_ID in output
+
+
+def test_its_json_output_carries_the_demo_credentials():
+    credentials = seed_json()
+
+    assert credentials["email"] == demo.DEMO_EMAIL
+    assert credentials["password"] == demo.DEMO_PASSWORD
+    assert credentials["client_id"] == str(Application.objects.get().client_id)
+    assert credentials["client_secret"]
+    assert credentials["redirect_uri"] == demo.DEMO_REDIRECT_URI
+    assert credentials["login_url"].endswith(reverse("account_login"))
+
+
+def test_the_printed_client_secret_and_management_token_verify():
+    credentials = seed_json()
+
+    application = verify_client_credentials(
+        client_id=credentials["client_id"], client_secret=credentials["client_secret"]
+    )
+    assert application == Application.objects.get()
+    assert verify_client_credentials(client_id=credentials["client_id"], client_secret="sk_wrong") is None
+    assert application_for_management_token(credentials["management_token"]) == application
+
+
+def test_the_demo_developer_logs_in_through_the_login_form_and_sees_the_demo_app(client):
+    credentials = seed_json()
+
+    response = client.post(
+        reverse("account_login"), {"login": credentials["email"], "password": credentials["password"]}
+    )
+
+    assert response["Location"] == reverse("overview")
+    assert get_user(client).email == demo.DEMO_EMAIL
+    overview = client.get(reverse("overview"))
+    assert overview.status_code == 200
+    assert demo.DEMO_APPLICATION in overview.content.decode()
+
+
+def test_reseeding_restores_a_changed_demo_password(client):
+    seed()
+    user = User.objects.get()
+    user.set_password("someone-changed-it-1")
+    user.save()
+
+    credentials = seed_json()
+
+    response = client.post(
+        reverse("account_login"), {"login": credentials["email"], "password": credentials["password"]}
+    )
+    assert response["Location"] == reverse("overview")
+
+
+def test_reseeding_after_a_secret_rotation_prints_a_client_secret_that_verifies():
+    seed()
+    owner = Membership.objects.get()
+    rotate_client_secret(actor=owner, application=Application.objects.get(), grace_hours=0)
+
+    credentials = seed_json()
+
+    assert verify_client_credentials(client_id=credentials["client_id"], client_secret=credentials["client_secret"])
