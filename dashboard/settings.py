@@ -277,8 +277,9 @@ STRIPE_API_BASE = (
     os.environ.get("STRIPE_API_BASE")
     or ("https://api.stripe.com" if _USING_REAL_STRIPE else f"http://127.0.0.1:{LOCALSTRIPE_PORT}")
 ).rstrip("/")
+_REAL_STRIPE_JS = "https://js.stripe.com/v3/"
 STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or (
-    "https://js.stripe.com/v3/" if STRIPE_API_BASE == "https://api.stripe.com" else f"{STRIPE_API_BASE}/js.stripe.com/v3/"
+    _REAL_STRIPE_JS if STRIPE_API_BASE == "https://api.stripe.com" else f"{STRIPE_API_BASE}/js.stripe.com/v3/"
 )
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_localstripe"
 
