@@ -71,5 +71,9 @@ def application_for_management_token(token: str) -> Application | None:
     return Application.objects.filter(management_token__token_hash=hash_secret(token)).first()
 
 
+def team_audit_events(team: Team):
+    return AuditEvent.objects.filter(team=team).select_related("actor").order_by("-created_at", "-id")
+
+
 def recent_audit_events(team: Team, limit: int = 20):
-    return AuditEvent.objects.filter(team=team).select_related("actor")[:limit]
+    return team_audit_events(team)[:limit]

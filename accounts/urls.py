@@ -7,6 +7,7 @@ urlpatterns = [
     path("team/new/", team.team_create, name="team_create"),
     path("team/switch/", team.team_switch, name="team_switch"),
     path("team/rename/", team.team_rename, name="team_rename"),
+    path("team/audit/", team.audit_log, name="audit_log"),
     path("team/invitations/", team.invite, name="team_invite"),
     path("team/invitations/<int:invitation_id>/resend/", team.invitation_resend, name="invitation_resend"),
     path("team/invitations/<int:invitation_id>/revoke/", team.invitation_revoke, name="invitation_revoke"),

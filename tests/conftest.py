@@ -109,11 +109,15 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         assert process.poll() is None, f"Celery worker exited early:\n{log_path.read_text()}"
         yield SimpleNamespace(queue=queue, log=log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def _wait_for(condition, *, timeout: float, interval: float = 0.2) -> bool:
@@ -180,11 +184,7 @@ def localstripe(tmp_path_factory):
         assert process.poll() is None, f"localstripe exited early:\n{log_path.read_text()}"
         yield SimpleNamespace(api_base=base, js_url=f"{base}/js.stripe.com/v3/", log=log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
 
 
 @pytest.fixture

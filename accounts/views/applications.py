@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -13,13 +14,13 @@ from accounts.models import RedirectURI
 from accounts.roles import Perm, Role
 from accounts.selectors import get_team_application
 
+APPLICATION_PAGE_SIZE = 25
+
 
 @team_member_required()
 def application_list(request, create_form=None, status=200):
-    context = {
-        "applications": selectors.team_applications(request.team),
-        "create_form": create_form or ApplicationNameForm(),
-    }
+    page = Paginator(selectors.team_applications(request.team), APPLICATION_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"applications": page.object_list, "page": page, "create_form": create_form or ApplicationNameForm()}
     return render(request, "accounts/application_list.html", context, status=status)
 
 

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -13,6 +14,8 @@ from accounts.forms import InviteForm, RoleForm, TeamNameForm, roles_grantable_b
 from accounts.middleware import SESSION_TEAM_KEY
 from accounts.models import Invitation, Membership
 from accounts.roles import Perm, role_can
+
+AUDIT_PAGE_SIZE = 50
 
 
 @team_member_required()
@@ -29,6 +32,12 @@ def team_page(request, invite_form=None, rename_form=None, status=200):
         else None,
     }
     return render(request, "accounts/team.html", context, status=status)
+
+
+@team_member_required(Perm.VIEW_AUDIT_LOG)
+def audit_log(request):
+    page = Paginator(selectors.team_audit_events(request.team), AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "accounts/audit_log.html", {"page": page})
 
 
 @require_POST
