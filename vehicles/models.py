@@ -1,0 +1,122 @@
+"""Simulated brands' owners and vehicles, and the OAuth grants that connect them to applications.
+
+Tokens and codes are credentials: only their keyed hashes (accounts.credentials) are stored.
+"""
+
+import uuid
+
+from django.db import models
+
+from accounts.models import Application, Team
+
+
+class Mode(models.TextChoices):
+    LIVE = "live"
+    TEST = "test"
+    SIMULATED = "simulated"
+
+
+class Engine(models.TextChoices):
+    ICE = "ICE", "Combustion"
+    BEV = "BEV", "Battery electric"
+    PHEV = "PHEV", "Plug-in hybrid"
+
+
+class SimulatedOwner(models.Model):
+    """A driver's login at a simulated brand: what they type on Connect's brand sign-in page."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)  # GET /v2.0/user id
+    make = models.CharField(max_length=40)  # upper-case brand, e.g. "TESLA"
+    email = models.EmailField()
+    password = models.CharField(max_length=128)  # Django password hash; owner sign-ins are rare
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.LIVE)
+    # The developer team that created this owner in the Simulator (null: seeded demo owners).
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="simulated_owners")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["make", "email", "mode"], name="owner_unique_per_brand_mode")]
+
+    def __str__(self):
+        return f"{self.email} at {self.make} ({self.mode})"
+
+
+class SimulatedVehicle(models.Model):
+    """One simulated vehicle and the state that persists between requests (lock, charging, injected failure)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)  # the API's vehicle id
+    owner = models.ForeignKey(SimulatedOwner, on_delete=models.CASCADE, related_name="vehicles")
+    make = models.CharField(max_length=40)
+    model = models.CharField(max_length=60)
+    year = models.PositiveSmallIntegerField()
+    vin = models.CharField(max_length=17, db_index=True)
+    engine = models.CharField(max_length=4, choices=Engine.choices)
+    seed = models.BigIntegerField()  # drives the deterministic simulation
+    created_at = models.DateTimeField()  # simulation time zero
+    is_locked = models.BooleanField(default=True)
+    is_plugged_in = models.BooleanField(default=False)
+    is_charging = models.BooleanField(default=False)
+    charge_limit_percent = models.PositiveSmallIntegerField(default=80)
+    # "TYPE:CODE" (e.g. "VEHICLE_STATE:ASLEEP") makes every data request fail with that error.
+    failure = models.CharField(max_length=64, blank=True)
+
+    def __str__(self):
+        return f"{self.year} {self.make} {self.model} ({self.vin})"
+
+
+class AuthorizationCode(models.Model):
+    """A Connect result waiting to be exchanged at /oauth/token (10 minutes, single use)."""
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(SimulatedOwner, on_delete=models.CASCADE, related_name="+")
+    vehicles = models.ManyToManyField(SimulatedVehicle, related_name="+")
+    scopes = models.JSONField(default=list)
+    redirect_uri = models.CharField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class Grant(models.Model):
+    """An owner's consent for one application to reach some vehicles with some scopes."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="grants")
+    owner = models.ForeignKey(SimulatedOwner, on_delete=models.CASCADE, related_name="grants")
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Connection(models.Model):
+    """A vehicle connected to an application through a grant.
+
+    Revoked by disconnect (or the management API); the grant's tokens then stop working for it.
+    """
+
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="connections")
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="connections")
+    vehicle = models.ForeignKey(SimulatedVehicle, on_delete=models.CASCADE, related_name="connections")
+    connected_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_request_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["application", "-connected_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grant", "vehicle"], condition=models.Q(revoked_at__isnull=True), name="connection_one_active"
+            )
+        ]
+
+
+class AccessToken(models.Model):
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="access_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+
+
+class RefreshToken(models.Model):
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="refresh_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)  # rotation: dies 1 minute after first use

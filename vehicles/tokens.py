@@ -1,0 +1,156 @@
+"""OAuth credentials of the vehicle API: codes, access and refresh tokens, stored as keyed hashes.
+
+Lifetimes follow Smartcar: codes 10 minutes and single use, access tokens 2 hours,
+refresh tokens 60 days, and a used refresh token dies 1 minute after its first use
+(so a client that retries a refresh in flight is not locked out).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.credentials import hash_secret
+from accounts.models import Application
+from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, RefreshToken, SimulatedOwner
+
+CODE_TTL = timedelta(minutes=10)
+ACCESS_TTL = timedelta(hours=2)
+REFRESH_TTL = timedelta(days=60)
+REFRESH_REUSE_WINDOW = timedelta(minutes=1)
+
+
+class OAuthError(Exception):
+    """An RFC 6749 error: answered as {"error", "error_description"} with `status`."""
+
+    def __init__(self, error: str, description: str, status: int = 400):
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int = int(ACCESS_TTL.total_seconds())
+
+    def as_response(self) -> dict:
+        return {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token,
+        }
+
+
+def _new_token() -> str:
+    # UUID-shaped like Smartcar's; 122 random bits from the OS CSPRNG (uuid4).
+    return str(uuid.uuid4())
+
+
+def create_authorization_code(
+    *, application: Application, owner: SimulatedOwner, vehicles, scopes: list[str], redirect_uri: str
+) -> str:
+    """Record a consent; returns the code to send back to the redirect URI."""
+    code = _new_token()
+    authorization = AuthorizationCode.objects.create(
+        code_hash=hash_secret(code),
+        application=application,
+        owner=owner,
+        scopes=scopes,
+        redirect_uri=redirect_uri,
+        expires_at=timezone.now() + CODE_TTL,
+    )
+    authorization.vehicles.set(vehicles)
+    return code
+
+
+def _issue_pair(grant: Grant) -> TokenPair:
+    now = timezone.now()
+    access, refresh = _new_token(), _new_token()
+    AccessToken.objects.create(grant=grant, token_hash=hash_secret(access), expires_at=now + ACCESS_TTL)
+    RefreshToken.objects.create(grant=grant, token_hash=hash_secret(refresh), expires_at=now + REFRESH_TTL)
+    return TokenPair(access_token=access, refresh_token=refresh)
+
+
+def exchange_code(*, application: Application, code: str, redirect_uri: str | None) -> TokenPair:
+    """Trade a Connect code for tokens; connects its vehicles to the application. `redirect_uri` None: not sent."""
+    with transaction.atomic():
+        authorization = (
+            AuthorizationCode.objects.select_for_update()
+            .filter(code_hash=hash_secret(code or ""), application=application)
+            .first()
+        )
+        now = timezone.now()
+        if authorization is None or authorization.used_at or authorization.expires_at <= now:
+            raise OAuthError("invalid_grant", f"Invalid code: {code}.")
+        if redirect_uri is not None and redirect_uri != authorization.redirect_uri:
+            raise OAuthError("invalid_grant", f"Unauthorized redirect_uri: {redirect_uri}")
+        authorization.used_at = now
+        authorization.save(update_fields=["used_at"])
+        grant = Grant.objects.create(application=application, owner=authorization.owner, scopes=authorization.scopes)
+        vehicles = authorization.vehicles.all()
+        Connection.objects.bulk_create(Connection(grant=grant, application=application, vehicle=v) for v in vehicles)
+        return _issue_pair(grant)
+
+
+def refresh_tokens(*, application: Application, refresh_token: str) -> TokenPair:
+    """Rotate: a new access and refresh token; the used refresh token dies one minute later."""
+    with transaction.atomic():
+        token = (
+            RefreshToken.objects.select_for_update()
+            .select_related("grant")
+            .filter(token_hash=hash_secret(refresh_token or ""), grant__application=application)
+            .first()
+        )
+        now = timezone.now()
+        if token is None or token.expires_at <= now or (token.used_at and token.used_at + REFRESH_REUSE_WINDOW <= now):
+            raise OAuthError("invalid_grant", f"Invalid refresh_token: {refresh_token}.")
+        if token.used_at is None:
+            token.used_at = now
+            token.save(update_fields=["used_at"])
+        return _issue_pair(token.grant)
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who a bearer token speaks for: the application (and its team), the owner and the scopes."""
+
+    grant_id: int
+    application_id: int
+    team_id: int
+    owner_id: int
+    owner_public_id: uuid.UUID
+    scopes: frozenset[str]
+
+
+def access_for_token(token: str) -> Access | None:
+    """The live access a bearer token carries, or None (unknown or expired). One indexed query."""
+    if not token:
+        return None
+    row = (
+        AccessToken.objects.filter(token_hash=hash_secret(token), expires_at__gt=timezone.now())
+        .values(
+            "grant_id",
+            "grant__application_id",
+            "grant__application__team_id",
+            "grant__owner_id",
+            "grant__owner__public_id",
+            "grant__scopes",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    return Access(
+        grant_id=row["grant_id"],
+        application_id=row["grant__application_id"],
+        team_id=row["grant__application__team_id"],
+        owner_id=row["grant__owner_id"],
+        owner_public_id=row["grant__owner__public_id"],
+        scopes=frozenset(row["grant__scopes"]),
+    )
