@@ -61,6 +61,11 @@ ERRORS: dict[tuple[str, str | None], tuple[int, str, str | None]] = {
         "The feature you are trying to use is not included in your current pricing plan.",
         "CONTACT_SUPPORT",
     ),
+    ("COMPATIBILITY", "MAKE_NOT_COMPATIBLE"): (
+        501,
+        "Ignition is not yet compatible with this vehicle's make in the country you specified.",
+        None,
+    ),
     ("COMPATIBILITY", "VEHICLE_NOT_CAPABLE"): (501, "The vehicle is incapable of performing your request.", None),
     ("COMPATIBILITY", "SMARTCAR_NOT_CAPABLE"): (
         501,
@@ -85,6 +90,21 @@ ERRORS: dict[tuple[str, str | None], tuple[int, str, str | None]] = {
     ("VEHICLE_STATE", "CHARGING_PLUG_NOT_CONNECTED"): (
         409,
         "The charging plug is not connected to the vehicle.",
+        None,
+    ),
+    ("VEHICLE_STATE", "CHARGING_PLUG_CONNECTED"): (
+        409,
+        "The charging plug is connected to the vehicle, which prevents this request.",
+        None,
+    ),
+    ("VEHICLE_STATE", "CHARGING_IN_PROGRESS"): (
+        409,
+        "The vehicle is currently charging and unable to perform your request.",
+        None,
+    ),
+    ("VEHICLE_STATE", "CHARGE_FAULT"): (
+        409,
+        "The vehicle reported a charging fault and is unable to perform your request.",
         None,
     ),
     ("VEHICLE_STATE", "UNKNOWN"): (

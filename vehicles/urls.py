@@ -4,4 +4,6 @@ from vehicles import views
 
 urlpatterns = [
     path("vehicles/", views.vehicle_list, name="vehicle_list"),
+    path("vehicles/connections/<int:connection_id>/disconnect/", views.disconnect, name="vehicle_disconnect"),
+    path("vehicles/simulator/", views.simulated_vehicle_create, name="simulated_vehicle_create"),
 ]

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accounts import applications, selectors, teams
 from accounts.models import (
@@ -24,6 +25,7 @@ from accounts.models import (
 from accounts.roles import Role
 from tests.conftest import login_as
 from tests.factories import MembershipFactory, UserFactory
+from vehicles.models import Connection, Grant, SimulatedOwner, SimulatedVehicle
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +33,15 @@ pytestmark = pytest.mark.django_db
 SKIPPED_INCLUDES = {
     "admin": "the Django admin: staff only, behind its own permission and MFA checks",
     "allauth.urls": "allauth's account pages: about the signed-in user, no team ids",
+    "vehicles.api.urls": "the vehicle API: scoped by bearer token to one grant (tests/vehicles/test_api_*)",
+    "vehicles.connect.urls": "Connect: scoped by the application's client_id, for drivers, not team members",
 }
 # Named URLs whose parameters are not team-owned ids, with why.
 NOT_ID_SCOPED = {
     "invitation": "its token is the credential from the emailed link, for someone not yet in the team",
 }
 # Every id-like URL parameter, and how to name the object of the same kind in team A and team B.
-KNOWN_KWARGS = {"membership_id", "invitation_id", "client_id", "redirect_uri_id"}
+KNOWN_KWARGS = {"membership_id", "invitation_id", "client_id", "redirect_uri_id", "connection_id"}
 # A sanity check on the walk itself: it must reach at least these.
 EXPECTED_AMONG_WALKED = {
     "application_detail",
@@ -52,8 +56,15 @@ EXPECTED_AMONG_WALKED = {
     "invitation_revoke",
     "member_role",
     "member_remove",
+    "vehicle_disconnect",
 }
-MISSING = {"membership_id": 987654, "invitation_id": 987654, "client_id": uuid.uuid4(), "redirect_uri_id": 987654}
+MISSING = {
+    "membership_id": 987654,
+    "invitation_id": 987654,
+    "client_id": uuid.uuid4(),
+    "redirect_uri_id": 987654,
+    "connection_id": 987654,
+}
 # Everything any form might want, so that an unscoped view would act rather than stop at validation.
 POST_DATA = {
     "name": "Hijacked",
@@ -99,6 +110,7 @@ def team_b(other_team):
     two = applications.add_redirect_uri(actor=owner, application=application, uri="https://rival.example/two")
     applications.set_application_editors(actor=owner, application=application, user_ids=[editor.user_id])
     invitation, _ = teams.invite_member(actor=owner, email="rival-invitee@example.com", role=Role.ADMIN)
+    connection = connect_a_vehicle(application, "RIVAL")
     return {
         "team": other_team,
         "application": application,
@@ -110,6 +122,7 @@ def team_b(other_team):
             "client_id": application.client_id,
             # The default one: removing it would also move the default, so any leak shows twice.
             "redirect_uri_id": one.pk,
+            "connection_id": connection.pk,
         },
         "other_redirect_uri": two,
     }
@@ -125,6 +138,7 @@ def team_a(team, owner, make_member):
         actor=owner_membership, application=application, uri="https://a.example/cb"
     )
     invitation, _ = teams.invite_member(actor=owner_membership, email="acme-invitee@example.com", role=Role.VIEWER)
+    connection = connect_a_vehicle(application, "ACME")
     return {
         "owner": owner_membership,
         "ids": {
@@ -132,8 +146,19 @@ def team_a(team, owner, make_member):
             "invitation_id": invitation.pk,
             "client_id": application.client_id,
             "redirect_uri_id": redirect_uri.pk,
+            "connection_id": connection.pk,
         },
     }
+
+
+def connect_a_vehicle(application: Application, label: str) -> Connection:
+    owner = SimulatedOwner.objects.create(make="FORD", email=f"{label.lower()}@ford.example", password="!")
+    vehicle = SimulatedVehicle.objects.create(
+        owner=owner, make="FORD", model="Mustang Mach-E", year=2023, vin=f"{label:0<9}12345678"[:17],
+        engine="BEV", seed=7, created_at=timezone.now(),
+    )  # fmt: skip
+    grant = Grant.objects.create(application=application, owner=owner, scopes=["read_odometer"])
+    return Connection.objects.create(grant=grant, application=application, vehicle=vehicle)
 
 
 def snapshot(team: Team) -> dict:
@@ -157,6 +182,9 @@ def snapshot(team: Team) -> dict:
         ),
         "management_tokens": list(ManagementToken.objects.filter(application__in=apps).values_list("token_hash")),
         "audit_events": list(AuditEvent.objects.filter(team=team).order_by("id").values_list("id", "action")),
+        "connections": list(
+            Connection.objects.filter(application__in=apps).order_by("id").values_list("id", "revoked_at")
+        ),
     }
 
 

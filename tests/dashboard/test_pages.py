@@ -16,7 +16,7 @@ TABS = ["Overview", "Applications", "Vehicles", "Billing", "Team", "Garage"]
     [
         ("overview", "Getting started"),
         ("application_list", "No applications yet"),
-        ("vehicle_list", "No connected vehicles yet"),
+        ("vehicle_list", "No vehicles are connected to your applications yet"),
         ("billing", "Usage and plan switching"),
         ("team", "Members"),
         ("garage", "Free calls for early-stage startups"),

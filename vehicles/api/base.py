@@ -1,0 +1,173 @@
+"""What every /v2.0/ view shares: request ids, the error envelope, the safety net, metering, input parsing.
+
+`api_view` wraps each view so that whatever happens the answer is JSON with an `SC-Request-Id`:
+ApiError and provider VehicleError become their envelope, anything unexpected is logged and
+answers SERVER:INTERNAL, and the metering hook is called exactly once.
+"""
+
+import json
+import logging
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from vehicles.api import metering_hook
+from vehicles.errors import ApiError, error_response
+
+logger = logging.getLogger("vehicles.api")
+
+UNKNOWN_ENDPOINT = "unknown"
+
+
+@dataclass
+class ApiCall:
+    """What a view learned about the request, for metering; filled in as the view goes."""
+
+    request_id: str
+    method: str
+    endpoint: str = UNKNOWN_ENDPOINT
+    team_id: int | None = None
+    application_id: int | None = None
+    vehicle_id: int | None = None
+    metered: bool = False  # the view already reported (batch: per sub-request)
+
+    def authenticated(self, *, team_id: int, application_id: int) -> None:
+        self.team_id, self.application_id = team_id, application_id
+
+    def record(self, outcome: int, *, request_id=None, endpoint=None) -> None:
+        endpoint = endpoint or self.endpoint
+        metering_hook.record_request(
+            request_id=request_id or self.request_id,
+            team_id=self.team_id,
+            application_id=self.application_id,
+            vehicle_id=self.vehicle_id,
+            endpoint=endpoint,
+            billable=metering_hook.classify(endpoint, self.method),
+            outcome=outcome,
+        )
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def vehicle_error_class() -> type | tuple:
+    """providers.base.VehicleError, imported late: a broken provider package must not break URL loading."""
+    try:
+        from vehicles.providers.base import VehicleError
+    except Exception:
+        return ()
+    return VehicleError
+
+
+def as_api_error(exc: Exception, request_id: str) -> ApiError:
+    """The Smartcar error an exception answers as; unexpected ones are logged and become SERVER:INTERNAL."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, vehicle_error_class()):
+        return ApiError(exc.type, exc.code, description=exc.description)
+    logger.exception("Unhandled error in vehicle API request %s", request_id)
+    return ApiError("SERVER", "INTERNAL")
+
+
+def envelope_for(exc: Exception, request_id: str) -> JsonResponse:
+    """The Smartcar error response for an exception raised while answering."""
+    error = as_api_error(exc, request_id)
+    return error_response(
+        error.type,
+        error.code,
+        request_id=request_id,
+        description=error.description,
+        detail=error.detail,
+        retry_after=error.retry_after,
+    )
+
+
+def api_view(view):
+    """Run `view(request, call, **kwargs)` inside the safety net; see the module docstring."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        call = ApiCall(request_id=new_request_id(), method=request.method)
+        try:
+            response = view(request, call, *args, **kwargs)
+        except Exception as exc:  # the safety net: nothing leaves as Django's HTML
+            response = envelope_for(exc, call.request_id)
+        response["SC-Request-Id"] = call.request_id
+        if not call.metered:
+            try:
+                call.record(response.status_code)
+            except Exception:
+                logger.exception("Metering hook failed for request %s", call.request_id)
+        return response
+
+    return wrapper
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds, as Smartcar writes it: 2018-06-20T01:33:37.078Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def validation_error(field: str, message: str, code: str | None = "PARAMETER") -> ApiError:
+    return ApiError("VALIDATION", code, detail=[{"field": field, "message": message}])
+
+
+def parse_uuid(raw: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError as exc:
+        raise validation_error(field, f"{field} must be a UUID.", code=None) from exc
+
+
+def query_int(request, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise validation_error(name, f"{name} must be an integer.") from exc
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise validation_error(name, f"{name} must be {bound}.")
+    return value
+
+
+def json_body(request) -> dict:
+    """The request's JSON object body, or 400 VALIDATION."""
+    try:
+        body = json.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise validation_error("body", "The request body must be a JSON object.", code=None) from exc
+    if not isinstance(body, dict):
+        raise validation_error("body", "The request body must be a JSON object.", code=None)
+    return body
+
+
+def number_field(body: dict, name: str, *, low: float, high: float) -> float:
+    """A number (or numeric string, as the Node SDK sends) within [low, high]."""
+    value = body.get(name)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise validation_error(name, f"{name} must be a number.")
+    if not low <= value <= high:
+        raise validation_error(name, f"{name} must be between {low:g} and {high:g}.")
+    return float(value)
+
+
+def choice_field(body: dict, name: str, choices: tuple[str, ...]) -> str:
+    value = body.get(name)
+    if value not in choices:
+        raise validation_error(name, f"{name} must be one of: [{','.join(choices)}]")
+    return value

@@ -1,0 +1,31 @@
+"""Writes on connections (vehicle ↔ application)."""
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.applications import can_edit_application
+from accounts.audit import record_audit
+from vehicles.models import Connection
+
+
+def revoke_connection(*, connection: Connection) -> bool:
+    """Disconnect a vehicle from an application; its tokens stop working for it. False if already revoked."""
+    return bool(Connection.objects.filter(pk=connection.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+@transaction.atomic
+def disconnect_from_dashboard(*, actor, connection: Connection) -> bool:
+    """A team member disconnects a vehicle on the Vehicles tab (needs edit rights on the application)."""
+    if not can_edit_application(actor, connection.application):
+        raise PermissionDenied("You cannot change this application's connections.")
+    revoked = revoke_connection(connection=connection)
+    if revoked:
+        record_audit(
+            team=actor.team,
+            actor=actor.user,
+            action="vehicle.disconnected",
+            target=connection.application.name,
+            vehicle=str(connection.vehicle.public_id),
+        )
+    return revoked
