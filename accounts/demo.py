@@ -14,6 +14,8 @@ from accounts.roles import Role
 
 DEMO_EMAIL = "demo@ignition.localhost"
 DEMO_PASSWORD = "ignition-demo-drive"
+DEMO_STAFF_EMAIL = "staff@ignition.localhost"
+DEMO_STAFF_PASSWORD = "ignition-demo-staff"
 DEMO_TEAM = "Demo Motors"
 DEMO_APPLICATION = "Demo fleet app"
 DEMO_REDIRECT_URI = "http://localhost:8000/callback"
@@ -33,19 +35,28 @@ class DemoCredentials:
     management_token: str
     redirect_uri: str
     login_url: str
+    staff_email: str
+    staff_password: str
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+def _verified_user(email: str, password: str, **flags) -> User:
+    user, created = User.objects.get_or_create(email=email, defaults=flags)
+    if created or not user.check_password(password):
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+    return user
+
+
 @transaction.atomic
 def seed_demo() -> DemoCredentials:
-    """Create or repair the demo developer, team and application. Idempotent."""
-    user, created = User.objects.get_or_create(email=DEMO_EMAIL)
-    if created or not user.check_password(DEMO_PASSWORD):
-        user.set_password(DEMO_PASSWORD)
-        user.save(update_fields=["password"])
-    EmailAddress.objects.update_or_create(user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True})
+    """Create or repair the demo developer, staff user, team and application. Idempotent."""
+    user = _verified_user(DEMO_EMAIL, DEMO_PASSWORD)
+    # Staff for the back office; the admin still asks them to set up two-factor authentication.
+    _verified_user(DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD, is_staff=True, is_superuser=True)
     team = Team.objects.filter(name=DEMO_TEAM, memberships__user=user).first()
     if team is None:
         team = Team.objects.create(name=DEMO_TEAM, created_by=user)
@@ -76,4 +87,6 @@ def seed_demo() -> DemoCredentials:
         management_token=DEMO_MANAGEMENT_TOKEN,
         redirect_uri=DEMO_REDIRECT_URI,
         login_url=f"{settings.SITE_ROOT}/accounts/login/",
+        staff_email=DEMO_STAFF_EMAIL,
+        staff_password=DEMO_STAFF_PASSWORD,
     )

@@ -14,6 +14,8 @@ from accounts.applications import rotate_client_secret
 from accounts.models import Application, ClientSecret, ManagementToken, Membership, RedirectURI, Team, User
 from accounts.roles import Role
 from accounts.selectors import application_for_management_token, verify_client_credentials
+from vehicles import demo as vehicles_demo
+from vehicles import simulator
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +34,7 @@ def test_it_is_idempotent(client):
     seed()
     seed()
 
-    user = User.objects.get()
+    user = User.objects.get(email=demo.DEMO_EMAIL)
     assert user.email == demo.DEMO_EMAIL
     team = Team.objects.get()
     assert team.name == demo.DEMO_TEAM
@@ -42,7 +44,7 @@ def test_it_is_idempotent(client):
     assert list(RedirectURI.objects.values_list("uri", "is_default")) == [(demo.DEMO_REDIRECT_URI, True)]
     assert ClientSecret.objects.count() == 1
     assert ManagementToken.objects.count() == 1
-    assert EmailAddress.objects.get().verified is True
+    assert EmailAddress.objects.get(user=user).verified is True
     assert team.audit_events.filter(action="team.created").count() == 1
 
 
@@ -58,30 +60,39 @@ def test_it_prints_the_login_details_for_a_human():
 def test_its_json_output_carries_the_demo_credentials():
     credentials = seed_json()
 
-    assert credentials["email"] == demo.DEMO_EMAIL
-    assert credentials["password"] == demo.DEMO_PASSWORD
-    assert credentials["client_id"] == str(Application.objects.get().client_id)
-    assert credentials["client_secret"]
-    assert credentials["redirect_uri"] == demo.DEMO_REDIRECT_URI
+    assert credentials["developer"]["email"] == demo.DEMO_EMAIL
+    assert credentials["developer"]["password"] == demo.DEMO_PASSWORD
+    assert credentials["application"]["client_id"] == str(Application.objects.get().client_id)
+    assert credentials["application"]["client_secret"]
+    assert credentials["application"]["redirect_uri"] == demo.DEMO_REDIRECT_URI
     assert credentials["login_url"].endswith(reverse("account_login"))
+    assert credentials["staff"] == {"email": demo.DEMO_STAFF_EMAIL, "password": demo.DEMO_STAFF_PASSWORD}
+    assert credentials["owner"] == {
+        "email": vehicles_demo.DEMO_OWNER_EMAIL,
+        "password": vehicles_demo.DEMO_OWNER_PASSWORD,
+        "make": "TESLA",
+    }
 
 
 def test_the_printed_client_secret_and_management_token_verify():
     credentials = seed_json()
 
     application = verify_client_credentials(
-        client_id=credentials["client_id"], client_secret=credentials["client_secret"]
+        client_id=credentials["application"]["client_id"], client_secret=credentials["application"]["client_secret"]
     )
     assert application == Application.objects.get()
-    assert verify_client_credentials(client_id=credentials["client_id"], client_secret="sk_wrong") is None
-    assert application_for_management_token(credentials["management_token"]) == application
+    assert (
+        verify_client_credentials(client_id=credentials["application"]["client_id"], client_secret="sk_wrong") is None
+    )
+    assert application_for_management_token(credentials["application"]["management_token"]) == application
 
 
 def test_the_demo_developer_logs_in_through_the_login_form_and_sees_the_demo_app(client):
     credentials = seed_json()
 
     response = client.post(
-        reverse("account_login"), {"login": credentials["email"], "password": credentials["password"]}
+        reverse("account_login"),
+        {"login": credentials["developer"]["email"], "password": credentials["developer"]["password"]},
     )
 
     assert response["Location"] == reverse("overview")
@@ -93,14 +104,15 @@ def test_the_demo_developer_logs_in_through_the_login_form_and_sees_the_demo_app
 
 def test_reseeding_restores_a_changed_demo_password(client):
     seed()
-    user = User.objects.get()
+    user = User.objects.get(email=demo.DEMO_EMAIL)
     user.set_password("someone-changed-it-1")
     user.save()
 
     credentials = seed_json()
 
     response = client.post(
-        reverse("account_login"), {"login": credentials["email"], "password": credentials["password"]}
+        reverse("account_login"),
+        {"login": credentials["developer"]["email"], "password": credentials["developer"]["password"]},
     )
     assert response["Location"] == reverse("overview")
 
@@ -112,4 +124,24 @@ def test_reseeding_after_a_secret_rotation_prints_a_client_secret_that_verifies(
 
     credentials = seed_json()
 
-    assert verify_client_credentials(client_id=credentials["client_id"], client_secret=credentials["client_secret"])
+    assert verify_client_credentials(
+        client_id=credentials["application"]["client_id"], client_secret=credentials["application"]["client_secret"]
+    )
+
+
+def test_the_demo_driver_signs_in_at_the_brand_and_has_vehicles():
+    seed()
+    seed()
+    owner = simulator.authenticate_owner(
+        make="TESLA", email=vehicles_demo.DEMO_OWNER_EMAIL, password=vehicles_demo.DEMO_OWNER_PASSWORD, mode="live"
+    )
+    assert owner is not None
+    assert owner.team.name == demo.DEMO_TEAM
+    assert sorted(owner.vehicles.values_list("model", flat=True)) == ["Model 3", "Model Y"]
+
+
+def test_the_demo_staff_user_is_staff_with_a_verified_email():
+    seed()
+    staff = User.objects.get(email=demo.DEMO_STAFF_EMAIL)
+    assert staff.is_staff and staff.is_superuser
+    assert EmailAddress.objects.get(user=staff).verified is True
