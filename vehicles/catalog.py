@@ -120,3 +120,8 @@ def make_for_wmi(wmi: str) -> str | None:
     """The catalog make that builds vehicles with this WMI (VIN positions 1-3), if any."""
     wmi = (wmi or "").upper()
     return next((spec.name for spec in MAKES.values() if wmi in spec.wmis), None)
+
+
+def display_name(make: str) -> str:
+    """How people write the brand: "Tesla", "Volkswagen", but "BMW" (short names are acronyms)."""
+    return make.upper() if len(make) <= 3 else make.title()

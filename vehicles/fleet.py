@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from accounts.audit import record_audit
-from vehicles import simulator
+from vehicles import catalog, simulator
 from vehicles.models import SimulatedOwner, SimulatedVehicle
 
 
@@ -28,7 +28,9 @@ def add_simulated_vehicle(
     if owner_id:
         owner = SimulatedOwner.objects.get(pk=owner_id, team=actor.team)
         if owner.make != make:
-            raise simulator.SimulatorError(f"{owner.email} is an owner at {owner.make.title()}, not {make.title()}.")
+            raise simulator.SimulatorError(
+                f"{owner.email} is an owner at {catalog.display_name(owner.make)}, not {catalog.display_name(make)}."
+            )
     else:
         login = OwnerLogin(
             make=make, email=f"driver-{secrets.token_hex(3)}@{make.lower()}.example", password=secrets.token_urlsafe(9)

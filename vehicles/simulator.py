@@ -62,7 +62,7 @@ def create_owner(*, team, make: str, email: str, password: str, mode: str = "liv
                 team=team, make=make, email=email, password=make_password(password), mode=mode
             )
     except IntegrityError:
-        raise SimulatorError(f"{email} already has a {make.title()} login in {mode} mode.") from None
+        raise SimulatorError(f"{email} already has a {catalog.display_name(make)} login in {mode} mode.") from None
 
 
 def authenticate_owner(*, make: str, email: str, password: str, mode: str) -> SimulatedOwner | None:
@@ -83,11 +83,11 @@ def _candidate_models(make: catalog.MakeSpec, model: str | None, engine: str | N
         models = [m for m in models if m.name.casefold() == model.strip().casefold()]
         if not models:
             names = ", ".join(m.name for m in make.models)
-            raise SimulatorError(f"{make.name.title()} has no model called {model}. Try one of: {names}.")
+            raise SimulatorError(f"{catalog.display_name(make.name)} has no model called {model}. Try one of: {names}.")
     if engine:
         models = [m for m in models if m.engine == engine]
         if not models:
-            wanted = model or make.name.title()
+            wanted = model or catalog.display_name(make.name)
             raise SimulatorError(f"No {_ENGINE_NAMES.get(engine, engine)} {wanted} is simulated.")
     return models
 
@@ -114,7 +114,9 @@ def _check_vin(vin: str, make: catalog.MakeSpec) -> str:
         )
     builder = catalog.make_for_wmi(vin[:3])
     if builder and builder != make.name:
-        raise SimulatorError(f"{vin} is a {builder.title()} VIN, not a {make.name.title()} one.")
+        raise SimulatorError(
+            f"{vin} is a {catalog.display_name(builder)} VIN, not a {catalog.display_name(make.name)} one."
+        )
     return vin
 
 

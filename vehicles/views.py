@@ -16,8 +16,8 @@ def _simulator_form(request, data=None):
     owners = selectors.team_simulated_owners(request.team)
     return SimulatedVehicleForm(
         data,
-        make_choices=[(make, make.title()) for make in catalog.make_names()],
-        owner_choices=[(str(o.pk), f"{o.email} ({o.make.title()})") for o in owners],
+        make_choices=[(make, catalog.display_name(make)) for make in catalog.make_names()],
+        owner_choices=[(str(o.pk), f"{o.email} ({catalog.display_name(o.make)})") for o in owners],
     )
 
 
@@ -42,7 +42,9 @@ def vehicle_list(request, form=None, new_login=None, status=200):
 def disconnect(request, connection_id):
     connection = selectors.get_team_connection(request.team, connection_id)
     if disconnect_from_dashboard(actor=request.membership, connection=connection):
-        messages.success(request, f"Disconnected the {connection.vehicle.make.title()} from {connection.application}.")
+        messages.success(
+            request, f"Disconnected the {catalog.display_name(connection.vehicle.make)} from {connection.application}."
+        )
     return redirect("vehicle_list")
 
 
@@ -65,7 +67,9 @@ def simulated_vehicle_create(request):
     except simulator.SimulatorError as error:
         form.add_error(None, str(error))
         return vehicle_list(request, form=form, status=400)
-    messages.success(request, f"Created a simulated {vehicle.year} {vehicle.make.title()} {vehicle.model}.")
+    messages.success(
+        request, f"Created a simulated {vehicle.year} {catalog.display_name(vehicle.make)} {vehicle.model}."
+    )
     if new_login:
         return vehicle_list(request, new_login=new_login)
     return redirect("vehicle_list")

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from vehicles import catalog
 from vehicles.models import SimulatedVehicle
 
 
@@ -10,7 +11,7 @@ class BrandForm(forms.Form):
 
     def __init__(self, *args, make_names: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["make"].choices = [(make, make.title()) for make in make_names]
+        self.fields["make"].choices = [(make, catalog.display_name(make)) for make in make_names]
 
 
 class OwnerSignInForm(forms.Form):
@@ -40,7 +41,8 @@ class ConsentForm(forms.Form):
         self.vehicles = {str(v.public_id): v for v in vehicles}
         self.single_select = single_select
         choices = [
-            (public_id, f"{v.year} {v.make.title()} {v.model} · VIN {v.vin}") for public_id, v in self.vehicles.items()
+            (public_id, f"{v.year} {catalog.display_name(v.make)} {v.model} · VIN {v.vin}")
+            for public_id, v in self.vehicles.items()
         ]
         if single_select:
             self.fields["vehicle"] = forms.ChoiceField(required=False, widget=forms.RadioSelect)

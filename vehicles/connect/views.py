@@ -129,7 +129,7 @@ def signin(request, flow, application):
             flow.owner_id = owner.pk
             flows.save_flow(request.session, flow)
             return _step("connect_consent", flow)
-    return _render(request, "signin.html", flow, application, form=form, make_name=flow.make.title())
+    return _render(request, "signin.html", flow, application, form=form, make_name=catalog.display_name(flow.make))
 
 
 @_with_flow
@@ -153,7 +153,7 @@ def consent(request, flow, application):
         flows.end_flow(request.session, flow)
         return flows.redirect_to_client(flow.redirect_uri, {"code": code, "state": flow.state})
     permissions = [(name, PERMISSIONS[name], name in flow.required_scopes) for name in flow.scopes]
-    context = {"form": form, "owner": owner, "permissions": permissions, "make_name": flow.make.title()}
+    context = {"form": form, "owner": owner, "permissions": permissions, "make_name": catalog.display_name(flow.make)}
     return _render(request, "consent.html", flow, application, **context)
 
 
