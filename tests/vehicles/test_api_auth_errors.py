@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.vehicles import test_api_fixtures as fixtures
-from tests.vehicles.test_api_fixtures import (
+from tests.vehicles.api_helpers import (
     assert_envelope,
     make_grant,
     make_owner,
@@ -18,7 +17,6 @@ from tests.vehicles.test_api_fixtures import (
 from vehicles.providers.base import VehicleError
 
 pytestmark = pytest.mark.django_db
-api, fake_provider = fixtures.api, fixtures.fake_provider
 
 
 @pytest.mark.parametrize(

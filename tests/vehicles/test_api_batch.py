@@ -4,8 +4,7 @@ import uuid
 
 import pytest
 
-from tests.vehicles import test_api_fixtures as fixtures
-from tests.vehicles.test_api_fixtures import (
+from tests.vehicles.api_helpers import (
     RECORDED_ISO,
     assert_envelope,
     make_grant,
@@ -17,7 +16,6 @@ from tests.vehicles.test_api_fixtures import (
 from vehicles.providers.base import VehicleError
 
 pytestmark = pytest.mark.django_db
-api, fake_provider, metered = fixtures.api, fixtures.fake_provider, fixtures.metered
 
 
 def _batch(client, api, paths, token=None, **headers):

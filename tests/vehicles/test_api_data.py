@@ -4,12 +4,10 @@ from datetime import datetime
 
 import pytest
 
-from tests.vehicles import test_api_fixtures as fixtures
-from tests.vehicles.test_api_fixtures import RECORDED_ISO, assert_envelope, make_grant, make_token, request
+from tests.vehicles.api_helpers import RECORDED_ISO, assert_envelope, make_grant, make_token, request
 from vehicles.scopes import PERMISSIONS
 
 pytestmark = pytest.mark.django_db
-api, fake_provider = fixtures.api, fixtures.fake_provider
 
 ACTION_REPLY = {"status": "success", "message": "Successfully sent request to vehicle"}
 

@@ -8,12 +8,10 @@ from django.utils import timezone
 
 from accounts.applications import set_management_token
 from tests.factories import ApplicationFactory
-from tests.vehicles import test_api_fixtures as fixtures
-from tests.vehicles.test_api_fixtures import assert_envelope, make_grant, make_owner, make_vehicle, request
+from tests.vehicles.api_helpers import assert_envelope, make_grant, make_owner, make_vehicle, request
 from vehicles.models import Connection
 
 pytestmark = pytest.mark.django_db
-api, fake_provider, management = fixtures.api, fixtures.fake_provider, fixtures.management
 URL = "/v2.0/management/connections"
 
 

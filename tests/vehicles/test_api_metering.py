@@ -5,11 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.vehicles import test_api_fixtures as fixtures
-from tests.vehicles.test_api_fixtures import request
+from tests.vehicles.api_helpers import request
 from vehicles.api.metering_hook import classify, record_request
-
-api, fake_provider, metered, management = fixtures.api, fixtures.fake_provider, fixtures.metered, fixtures.management
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,9 @@ token lookup (1) + connection with its vehicle (1) + last_request_at stamp (1, a
 
 import pytest
 
-from tests.vehicles import test_api_fixtures as fixtures
-from tests.vehicles.test_api_fixtures import request
+from tests.vehicles.api_helpers import request
 
 pytestmark = pytest.mark.django_db
-api, fake_provider, management = fixtures.api, fixtures.fake_provider, fixtures.management
 ALL_READS = ["/", "/vin", "/odometer", "/location", "/security", "/fuel", "/battery", "/battery/capacity", "/charge",
              "/charge/limit", "/tires/pressure", "/engine/oil"]  # fmt: skip
 

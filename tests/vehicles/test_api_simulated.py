@@ -7,7 +7,7 @@ tests assert the SDKs' key sets and relations between answers rather than exact 
 import pytest
 
 from tests.factories import ApplicationFactory, TeamFactory
-from tests.vehicles.test_api_fixtures import (
+from tests.vehicles.api_helpers import (
     assert_envelope,
     make_grant,
     make_owner,

@@ -4,11 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.vehicles import test_api_fixtures as fixtures
-from tests.vehicles.test_api_fixtures import request
+from tests.vehicles.api_helpers import request
 from vehicles.api.units import IMPERIAL, METRIC, convert, unit_system
-
-api, fake_provider = fixtures.api, fixtures.fake_provider
 
 
 def test_convert_uses_exact_factors():

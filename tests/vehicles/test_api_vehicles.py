@@ -4,8 +4,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import ApplicationFactory
-from tests.vehicles import test_api_fixtures as fixtures
-from tests.vehicles.test_api_fixtures import (
+from tests.vehicles.api_helpers import (
     assert_envelope,
     make_grant,
     make_owner,
@@ -17,7 +16,6 @@ from vehicles.models import Connection
 from vehicles.scopes import PERMISSIONS
 
 pytestmark = pytest.mark.django_db
-api, fake_provider = fixtures.api, fixtures.fake_provider
 
 
 @pytest.fixture

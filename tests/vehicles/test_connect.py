@@ -11,7 +11,7 @@ from django.test import Client
 from accounts.applications import issue_client_secret
 from accounts.models import RedirectURI
 from tests.factories import ApplicationFactory
-from tests.vehicles.test_api_fixtures import make_owner, make_vehicle
+from tests.vehicles.api_helpers import make_owner, make_vehicle
 from vehicles.models import AuthorizationCode, Connection, Mode
 from vehicles.scopes import PERMISSIONS
 

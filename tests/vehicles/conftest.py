@@ -1,0 +1,2 @@
+# The API tests' shared fixtures live with their builders in api_helpers.py.
+from tests.vehicles.api_helpers import api, fake_provider, management, metered  # noqa: F401
