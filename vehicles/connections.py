@@ -9,9 +9,14 @@ from accounts.audit import record_audit
 from vehicles.models import Connection
 
 
+def revoke_connections(connections) -> int:
+    """Disconnect vehicles from applications; their tokens stop working for them. Returns how many were active."""
+    return connections.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 def revoke_connection(*, connection: Connection) -> bool:
-    """Disconnect a vehicle from an application; its tokens stop working for it. False if already revoked."""
-    return bool(Connection.objects.filter(pk=connection.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+    """Disconnect one vehicle from one application. False if it was already revoked."""
+    return bool(revoke_connections(Connection.objects.filter(pk=connection.pk)))
 
 
 @transaction.atomic

@@ -13,10 +13,10 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Min, Q
 from django.http import JsonResponse
-from django.utils import timezone
 
 from vehicles.api.auth import management_application
 from vehicles.api.base import ApiCall, api_view, iso, parse_uuid, query_int, validation_error
+from vehicles.connections import revoke_connections
 from vehicles.errors import ApiError
 from vehicles.models import Connection
 
@@ -84,7 +84,7 @@ def _delete(request, application_id: int) -> JsonResponse:
         rows = list(
             active.order_by("-connected_at", "-id").values("id", "grant__owner__public_id", "vehicle__public_id")
         )
-        Connection.objects.filter(id__in=[row["id"] for row in rows]).update(revoked_at=timezone.now())
+        revoke_connections(Connection.objects.filter(id__in=[row["id"] for row in rows]))
     pairs = dict.fromkeys((str(row["grant__owner__public_id"]), str(row["vehicle__public_id"])) for row in rows)
     return JsonResponse({"connections": [{"userId": user, "vehicleId": vehicle} for user, vehicle in pairs]})
 

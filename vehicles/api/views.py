@@ -33,6 +33,7 @@ from vehicles.api.base import (
 )
 from vehicles.api.resources import ACTIONS, READS, Read, provider_for
 from vehicles.api.units import convert, unit_system
+from vehicles.connections import revoke_connections
 from vehicles.errors import ApiError, error_body
 from vehicles.models import Connection
 from vehicles.scopes import PERMISSIONS
@@ -143,12 +144,11 @@ def disconnect(request, call, vehicle_id):
     """DELETE /vehicles/{id}/application: this application loses the vehicle (every grant of this owner)."""
     access = _begin(request, call, "/vehicles/{id}/application", "DELETE")
     connection = _connection(access, call, parse_uuid(vehicle_id, "vehicle_id"))
-    Connection.objects.filter(
-        application_id=access.application_id,
-        vehicle_id=connection.vehicle_id,
-        grant__owner_id=access.owner_id,
-        revoked_at__isnull=True,
-    ).update(revoked_at=timezone.now())
+    revoke_connections(
+        Connection.objects.filter(
+            application_id=access.application_id, vehicle_id=connection.vehicle_id, grant__owner_id=access.owner_id
+        )
+    )
     return _json({"status": "success"})
 
 
