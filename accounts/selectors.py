@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.credentials import hash_secret, secret_matches
-from accounts.models import Application, AuditEvent, Invitation, Membership, Team, User
+from accounts.models import Application, AuditEvent, Invitation, Membership, RedirectURI, Team, User
 
 
 def user_has_mfa(user: User) -> bool:
@@ -38,6 +38,10 @@ def team_applications(team: Team):
         .annotate(redirect_uri_count=Count("redirect_uris", distinct=True))
         .order_by("name", "id")
     )
+
+
+def team_has_redirect_uri(team: Team) -> bool:
+    return RedirectURI.objects.filter(application__team=team).exists()
 
 
 def get_team_application(team: Team, client_id) -> Application:

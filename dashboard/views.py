@@ -23,7 +23,7 @@ def overview(request):
         "applications": applications,
         "application_count": selectors.team_applications(team).count(),
         "member_count": selectors.team_members(team).count(),
-        "has_redirect_uri": any(app.redirect_uri_count for app in applications),
+        "has_redirect_uri": selectors.team_has_redirect_uri(team),
         "audit_events": selectors.recent_audit_events(team, limit=8)
         if role_can(request.membership.role, Perm.VIEW_AUDIT_LOG)
         else None,

@@ -4,9 +4,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.models import RedirectURI
 from accounts.roles import Role
 from tests.conftest import login_as
-from tests.factories import UserFactory
+from tests.factories import ApplicationFactory, UserFactory
 
 TABS = ["Overview", "Applications", "Vehicles", "Billing", "Team", "Garage"]
 
@@ -107,3 +108,12 @@ def test_pages_send_security_headers(owner_client):
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_the_checklist_sees_a_redirect_uri_on_any_application_not_just_the_first_five(owner_client, team):
+    apps = [ApplicationFactory(team=team, name=f"App {n}") for n in range(6)]
+    html = owner_client.get(reverse("overview")).content.decode()
+    assert html.count('class="done"') == 1  # only "Register an application"
+    RedirectURI.objects.create(application=apps[-1], uri="https://example.com/cb", is_default=True)
+    html = owner_client.get(reverse("overview")).content.decode()
+    assert html.count('class="done"') == 2
