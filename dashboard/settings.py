@@ -207,6 +207,18 @@ ADMINS = [("Ops", addr) for addr in envlist("ADMINS", "")]
 INVITATION_TTL_HOURS = envint("INVITATION_TTL_HOURS", 7 * 24)
 CLIENT_SECRET_GRACE_CHOICES_HOURS = (0, 1, 24, 72, 168)
 
+# Vehicle API rate limits (SMARTCAR_COMPAT.md §4.4), as (burst, refill per minute) token buckets:
+# one per application (429 RATE_LIMIT:SMARTCAR_API; Smartcar's documented 120 refilling 2/min) and
+# one per vehicle across applications (429 RATE_LIMIT:VEHICLE), both answered with Retry-After.
+VEHICLE_API_RATE_LIMITS_ENABLED = envbool("VEHICLE_API_RATE_LIMITS_ENABLED", True)
+VEHICLE_API_RATE_LIMIT = {
+    "application": (
+        envint("API_RATE_LIMIT_APPLICATION_BURST", 120),
+        envint("API_RATE_LIMIT_APPLICATION_PER_MINUTE", 2),
+    ),
+    "vehicle": (envint("API_RATE_LIMIT_VEHICLE_BURST", 60), envint("API_RATE_LIMIT_VEHICLE_PER_MINUTE", 10)),
+}
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

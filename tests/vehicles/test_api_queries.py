@@ -1,13 +1,14 @@
 """The hot path's query budget, with a provider that does no queries of its own (the API layer alone).
 
 token lookup (1) + connection with its vehicle (1) + last_request_at stamp (1, at most once a minute).
+The rate limits still run, on an in-memory cache (see the in_memory_cache fixture).
 """
 
 import pytest
 
 from tests.vehicles.api_helpers import request
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_memory_cache")]
 ALL_READS = ["/", "/vin", "/odometer", "/location", "/security", "/fuel", "/battery", "/battery/capacity", "/charge",
              "/charge/limit", "/tires/pressure", "/engine/oil"]  # fmt: skip
 

@@ -106,6 +106,7 @@ def test_the_simulated_failure_switch_answers_its_envelope(client, car):
 
 
 @pytest.mark.parametrize("path", list(KEYS))
+@pytest.mark.usefixtures("in_memory_cache")
 def test_reads_stay_within_the_query_budget(client, car, path, django_assert_max_num_queries):
     vehicle, token, base = car
     request(client, "GET", base + path, token=token)  # the first read stamps last_request_at
@@ -113,6 +114,7 @@ def test_reads_stay_within_the_query_budget(client, car, path, django_assert_max
         request(client, "GET", base + path, token=token)
 
 
+@pytest.mark.usefixtures("in_memory_cache")
 def test_actions_stay_within_the_query_budget(client, car, django_assert_max_num_queries):
     vehicle, token, base = car
     with django_assert_max_num_queries(5):
@@ -121,6 +123,7 @@ def test_actions_stay_within_the_query_budget(client, car, django_assert_max_num
         request(client, "POST", base + "/charge/limit", token=token, body={"limit": 0.9})
 
 
+@pytest.mark.usefixtures("in_memory_cache")
 def test_a_batch_stays_within_the_query_budget(client, car, django_assert_max_num_queries):
     vehicle, token, base = car
     body = {"requests": [{"path": path} for path in KEYS]}

@@ -2,16 +2,17 @@
 
 Order of checks on a vehicle request: path and method (404 RESOURCE_NOT_FOUND:PATH), Bearer token
 (401 AUTHENTICATION), vehicle id shape (400 VALIDATION: not a UUID), scope (403 PERMISSION), body
-(400 VALIDATION with `detail`), then the connection. A well-formed vehicle id that is not connected
-to this token's grant, or whose connection was revoked, answers **403 PERMISSION** (resolution
-REAUTHENTICATE): the same answer whether or not the vehicle exists, and the fix Smartcar suggests
-for a lost authorization is to run Connect again.
+(400 VALIDATION with `detail`), the connection, then the rate limits (429 RATE_LIMIT: the
+application's bucket, and the vehicle's on endpoints that reach the vehicle). A well-formed vehicle
+id that is not connected to this token's grant, or whose connection was revoked, answers
+**403 PERMISSION** (resolution REAUTHENTICATE): the same answer whether or not the vehicle exists,
+and the fix Smartcar suggests for a lost authorization is to run Connect again.
 
 Queries per request (the hot path): one for the token, one for the connection (with its vehicle),
-then the provider's own; a successful data or action request adds one UPDATE of
-Connection.last_request_at, at most once a minute per connection (LAST_REQUEST_RESOLUTION), so a
-busy vehicle is not a write per read. /vehicles: token, page, and a count only when the page
-doesn't tell it; /user: token only.
+one cache round trip for the rate limits, then the provider's own; a successful data or action
+request adds one UPDATE of Connection.last_request_at, at most once a minute per connection
+(LAST_REQUEST_RESOLUTION), so a busy vehicle is not a write per read. /vehicles: token, page, and
+a count only when the page doesn't tell it; /user: token only.
 """
 
 import uuid
@@ -31,6 +32,7 @@ from vehicles.api.base import (
     query_int,
     validation_error,
 )
+from vehicles.api.rate_limits import check_rate_limits
 from vehicles.api.resources import ACTIONS, READS, Read, provider_for
 from vehicles.api.units import convert, unit_system
 from vehicles.connections import revoke_connections
@@ -101,6 +103,7 @@ def _json(body: dict, headers: dict[str, str] | None = None) -> JsonResponse:
 def vehicle_list(request, call):
     """GET /vehicles: the ids of the vehicles this token's grant reaches, oldest connection first."""
     access = _begin(request, call, "/vehicles", "GET")
+    check_rate_limits(access.application_id)
     limit = query_int(request, "limit", VEHICLES_DEFAULT_LIMIT, minimum=1, maximum=VEHICLES_MAX_LIMIT)
     offset = query_int(request, "offset", 0, minimum=0)
     active = Connection.objects.filter(grant_id=access.grant_id, revoked_at__isnull=True)
@@ -119,6 +122,7 @@ def vehicle_list(request, call):
 def user(request, call):
     """GET /user: the vehicle owner behind the token."""
     access = _begin(request, call, "/user", "GET")
+    check_rate_limits(access.application_id)
     return _json({"id": str(access.owner_public_id)})
 
 
@@ -135,6 +139,7 @@ def permissions(request, call, vehicle_id):
     limit = query_int(request, "limit", PERMISSIONS_DEFAULT_LIMIT, minimum=1)
     offset = query_int(request, "offset", 0, minimum=0)
     _connection(access, call, vehicle_uuid)
+    check_rate_limits(access.application_id)
     scopes = _ordered_scopes(access.scopes)
     return _json({"permissions": scopes[offset : offset + limit], "paging": {"count": len(scopes), "offset": offset}})
 
@@ -144,6 +149,7 @@ def disconnect(request, call, vehicle_id):
     """DELETE /vehicles/{id}/application: this application loses the vehicle (every grant of this owner)."""
     access = _begin(request, call, "/vehicles/{id}/application", "DELETE")
     connection = _connection(access, call, parse_uuid(vehicle_id, "vehicle_id"))
+    check_rate_limits(access.application_id)
     revoke_connections(
         Connection.objects.filter(
             application_id=access.application_id, vehicle_id=connection.vehicle_id, grant__owner_id=access.owner_id
@@ -163,11 +169,13 @@ def vehicle_resource(request, call, vehicle_id, resource=""):
     _require_scope(access, spec.scope)
     if isinstance(spec, Read):
         connection = _connection(access, call, vehicle_uuid)
+        check_rate_limits(access.application_id, connection.vehicle_id)
         body, headers = _read(provider_for(connection.vehicle), spec, connection.vehicle, unit_system(request))
         _touch(connection)
         return _json(body, headers)
     method, args = spec.parse(json_body(request))
     connection = _connection(access, call, vehicle_uuid)
+    check_rate_limits(access.application_id, connection.vehicle_id)
     result = getattr(provider_for(connection.vehicle), method)(connection.vehicle, *args)
     _touch(connection)
     return _json({"status": result.status, "message": result.message, **result.extra})
@@ -211,6 +219,7 @@ def batch(request, call, vehicle_id):
     vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
     paths = _batch_paths(json_body(request))
     connection = _connection(access, call, vehicle_uuid)
+    check_rate_limits(access.application_id, connection.vehicle_id)  # a batch is one request to the vehicle
     provider = provider_for(connection.vehicle)
     system = unit_system(request)
     parent = uuid.UUID(call.request_id)
