@@ -133,3 +133,20 @@ def test_the_sdk_reports_a_bad_code_as_an_oauth_error(sdk_pointed_at, developer_
         auth_client.exchange_code("THIS_SHOULD_NOT_WORK")
     assert error.value.status_code == 400
     assert error.value.message == "Invalid code: THIS_SHOULD_NOT_WORK."  # what the real API answers
+
+
+def test_the_sdk_surfaces_the_vehicle_throttle_with_its_retry_after(sdk_pointed_at, developer_app, driver, settings):
+    settings.VEHICLE_API_RATE_LIMITS_ENABLED = True
+    settings.VEHICLE_API_RATE_LIMIT = {"application": (100, 60), "vehicle": (1, 2)}  # then one every 30 s
+    application, credentials, _ = developer_app
+    auth_client = smartcar.AuthClient(str(application.client_id), credentials.client_secret, REDIRECT_URI)
+    token = auth_client.exchange_code(connect(sdk_pointed_at, auth_client)).access_token
+    vehicle = smartcar.Vehicle(smartcar.get_vehicles(token).vehicles[0], token)
+    vehicle.odometer()
+
+    with pytest.raises(smartcar.SmartcarException) as throttled:
+        vehicle.odometer()
+
+    assert (throttled.value.status_code, throttled.value.type, throttled.value.code) == (429, "RATE_LIMIT", "VEHICLE")
+    assert throttled.value.resolution["type"] == "RETRY_LATER"
+    assert 29 <= int(throttled.value.retry_after) <= 30
