@@ -12,7 +12,7 @@ from accounts.applications import issue_client_secret
 from accounts.models import RedirectURI
 from tests.factories import ApplicationFactory
 from tests.vehicles.api_helpers import make_owner, make_vehicle
-from vehicles.models import AuthorizationCode, Connection, Mode
+from vehicles.models import AuthorizationCode, Connection, Engine, Mode
 from vehicles.scopes import PERMISSIONS
 
 CALLBACK = "https://app.example.com/callback"
@@ -259,6 +259,40 @@ def test_a_vehicle_of_someone_else_cannot_be_slipped_in(client, application, dri
     stranger = make_vehicle(make_owner(make="TESLA"))
     response = consent(client, sign_in(client, application), vehicles=[str(stranger.public_id)])
     assert response.status_code == 200
+    assert not AuthorizationCode.objects.exists()
+
+
+def test_required_permissions_a_vehicle_cannot_give_make_it_unselectable(client, application, driver):
+    electric, combustion = driver.test_vehicles[0], make_vehicle(driver, model="Model T", engine=Engine.ICE)
+    response = sign_in(client, application, scope="read_odometer required:read_battery")
+    content = client.get(response["Location"]).content.decode()
+
+    assert f'name="vehicle" value="{electric.public_id}"' in content
+    assert f'name="vehicle" value="{combustion.public_id}"' not in content
+    assert f"VIN {combustion.vin}" in content and "cannot: read the ev battery" in content
+    slipped_in = consent(client, response, vehicles=[str(combustion.public_id)])
+    assert slipped_in.status_code == 200
+    assert not AuthorizationCode.objects.exists()
+
+
+def test_optional_permissions_never_make_a_vehicle_incompatible(client, application, driver):
+    combustion = make_vehicle(driver, model="Model T", engine=Engine.ICE)
+    connect(client, application, scope="read_odometer read_battery")
+    assert combustion in AuthorizationCode.objects.get().vehicles.all()
+
+
+def test_an_account_with_only_incompatible_vehicles_goes_back_as_vehicle_incompatible(client, application):
+    owner = make_owner(make="TESLA", email="petrol@example.com", password=make_password(OWNER_PASSWORD))
+    car = make_vehicle(owner, model="Roadster", year=2019, engine=Engine.ICE)
+
+    params = redirect_params(
+        sign_in(client, application, email="petrol@example.com", scope="required:read_charge read_vin")
+    )
+
+    assert params["error"] == "vehicle_incompatible"
+    assert "read_charge" in params["error_description"]
+    assert (params["vin"], params["make"], params["model"], params["year"]) == (car.vin, "TESLA", "Roadster", "2019")
+    assert params["state"] == "xyz-123"
     assert not AuthorizationCode.objects.exists()
 
 

@@ -257,3 +257,25 @@ def test_navigation_accepts_coordinates_on_earth_only():
     assert SimulatedProvider().send_destination(car, 48.1372, 11.5756).status == "success"
     with pytest.raises(VehicleError, match="VALIDATION:PARAMETER"):
         SimulatedProvider().send_destination(car, 91, 0)
+
+
+@pytest.mark.parametrize("engine", list(MODELS))
+def test_supported_permissions_match_what_the_reads_answer(engine):
+    """Connect's compatibility check and the API agree: a permission is supported iff its reads work."""
+    from vehicles.api.resources import READS
+
+    car, provider = make_car(engine), at(T0 + timedelta(days=3))
+    supported = provider.supported_permissions(car)
+    for read in READS.values():
+        try:
+            getattr(provider, read.method)(car)
+            capable = True
+        except VehicleError as error:
+            assert (error.type, error.code) == ("COMPATIBILITY", "VEHICLE_NOT_CAPABLE")
+            capable = False
+        assert capable == (read.scope in supported), (engine, read.path)
+    assert ("read_battery" in supported, "read_fuel" in supported) == {
+        Engine.BEV: (True, False),
+        Engine.ICE: (False, True),
+        Engine.PHEV: (True, True),
+    }[engine]

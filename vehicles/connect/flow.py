@@ -155,7 +155,7 @@ def redirect_to_client(redirect_uri: str, params: dict[str, str | None]) -> Http
     return response
 
 
-def redirect_error(flow: Flow, error: str, description: str) -> HttpResponse:
+def redirect_error(flow: Flow, error: str, description: str, **extra) -> HttpResponse:
     return redirect_to_client(
-        flow.redirect_uri, {"error": error, "error_description": description, "state": flow.state}
+        flow.redirect_uri, {"error": error, "error_description": description, **extra, "state": flow.state}
     )

@@ -26,6 +26,7 @@ from vehicles import catalog, simulator
 from vehicles.connect import flow as flows
 from vehicles.connect.forms import BrandForm, ConsentForm, OwnerSignInForm
 from vehicles.models import Mode, SimulatedOwner
+from vehicles.providers import get_provider
 from vehicles.scopes import PERMISSIONS
 from vehicles.tokens import OAuthError, create_authorization_code, exchange_code, refresh_tokens
 
@@ -102,6 +103,22 @@ def _vehicles_for(flow: flows.Flow, owner: SimulatedOwner) -> list:
     return list(vehicles)
 
 
+def _missing_permissions(flow: flows.Flow, vehicle) -> list[str]:
+    """The permissions the app requires (`required:` in its scope) that this vehicle cannot give."""
+    supported = get_provider(vehicle).supported_permissions(vehicle)
+    return [name for name in flow.required_scopes if name not in supported]
+
+
+def _incompatible_error(flow: flows.Flow, vehicle) -> HttpResponse:
+    """Smartcar's `vehicle_incompatible`, naming the vehicle so the app can tell its user which one."""
+    missing = ", ".join(_missing_permissions(flow, vehicle))
+    description = f"The vehicle is not compatible with the permissions this application requires: {missing}."
+    return flows.redirect_error(
+        flow, "vehicle_incompatible", description, vin=vehicle.vin, make=vehicle.make, model=vehicle.model,
+        year=vehicle.year,
+    )  # fmt: skip
+
+
 def _no_vehicles_description(flow: flows.Flow) -> str:
     if flow.single_select_vin:
         return f"No vehicle with VIN {flow.single_select_vin} is associated with this account."
@@ -123,9 +140,13 @@ def signin(request, flow, application):
             if owner is None:
                 form.add_error(None, "The email or password is incorrect.")
         if owner is not None:
-            if not _vehicles_for(flow, owner):
+            vehicles = _vehicles_for(flow, owner)
+            if not vehicles:
                 flows.end_flow(request.session, flow)
                 return flows.redirect_error(flow, "no_vehicles", _no_vehicles_description(flow))
+            if all(_missing_permissions(flow, vehicle) for vehicle in vehicles):
+                flows.end_flow(request.session, flow)
+                return _incompatible_error(flow, vehicles[0])
             flow.owner_id = owner.pk
             flows.save_flow(request.session, flow)
             return _step("connect_consent", flow)
@@ -140,7 +161,10 @@ def consent(request, flow, application):
     if request.method == "POST" and request.POST.get("decision") == "deny":
         flows.end_flow(request.session, flow)
         return flows.redirect_error(flow, "access_denied", "User denied access to application.")
-    vehicles = _vehicles_for(flow, owner)
+    vehicles, incompatible = [], []
+    for vehicle in _vehicles_for(flow, owner):
+        missing = _missing_permissions(flow, vehicle)
+        (incompatible if missing else vehicles).append((vehicle, missing) if missing else vehicle)
     form = ConsentForm(request.POST or None, vehicles=vehicles, single_select=flow.single_select)
     if request.method == "POST" and form.is_valid():
         code = create_authorization_code(
@@ -153,7 +177,13 @@ def consent(request, flow, application):
         flows.end_flow(request.session, flow)
         return flows.redirect_to_client(flow.redirect_uri, {"code": code, "state": flow.state})
     permissions = [(name, PERMISSIONS[name], name in flow.required_scopes) for name in flow.scopes]
-    context = {"form": form, "owner": owner, "permissions": permissions, "make_name": catalog.display_name(flow.make)}
+    context = {
+        "form": form,
+        "owner": owner,
+        "permissions": permissions,
+        "incompatible": [(vehicle, [PERMISSIONS[name] for name in missing]) for vehicle, missing in incompatible],
+        "make_name": catalog.display_name(flow.make),
+    }
     return _render(request, "consent.html", flow, application, **context)
 
 

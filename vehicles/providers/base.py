@@ -38,6 +38,7 @@ class ActionResult:
 class VehicleProvider(Protocol):
     """What the v2.0 API needs from a vehicle. `vehicle` is our SimulatedVehicle row (or a connector's handle)."""
 
+    def supported_permissions(self, vehicle) -> frozenset[str]: ...  # what Connect may require of it
     def attributes(self, vehicle) -> Reading: ...  # {"id","make","model","year"}
     def vin(self, vehicle) -> Reading: ...  # {"vin"}
     def odometer(self, vehicle) -> Reading: ...  # {"distance": km}

@@ -18,6 +18,7 @@ from django.utils import timezone
 from vehicles import catalog
 from vehicles.models import Engine, SimulatedVehicle
 from vehicles.providers.base import ActionResult, Reading, VehicleError
+from vehicles.scopes import PERMISSIONS
 
 KM_PER_DEGREE_LATITUDE = 111.32
 SECONDS_PER_DAY = 86_400
@@ -140,6 +141,10 @@ def snapshot(vehicle: SimulatedVehicle, now: datetime) -> Snapshot:
     return Snapshot(vehicle, profile, spec, recorded_at, driven_km)
 
 
+ELECTRIC_PERMISSIONS = {"read_battery", "read_charge", "control_charge"}
+COMBUSTION_PERMISSIONS = {"read_fuel", "read_engine_oil"}
+
+
 def _not_capable(description: str) -> VehicleError:
     return VehicleError("COMPATIBILITY", "VEHICLE_NOT_CAPABLE", description)
 
@@ -149,6 +154,11 @@ class SimulatedProvider:
 
     def __init__(self, now: Callable[[], datetime] | None = None):
         self._now = now or timezone.now
+
+    def supported_permissions(self, vehicle: SimulatedVehicle) -> frozenset[str]:
+        """Every permission but those the powertrain lacks: no battery on a combustion car, no tank on an EV."""
+        lacking = {Engine.ICE: ELECTRIC_PERMISSIONS, Engine.BEV: COMBUSTION_PERMISSIONS}.get(vehicle.engine, set())
+        return frozenset(PERMISSIONS) - lacking
 
     # --- guards ------------------------------------------------------------------------------------------------------
 
