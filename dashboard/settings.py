@@ -181,8 +181,8 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 ACCOUNT_RATE_LIMITS_ENABLED = envbool("ACCOUNT_RATE_LIMITS_ENABLED", True)
-if not ACCOUNT_RATE_LIMITS_ENABLED:
-    ACCOUNT_RATE_LIMITS = False
+# allauth's defaults, plus failed sign-ins at a simulated brand in Connect (per IP, per brand account).
+ACCOUNT_RATE_LIMITS = {"connect_login_failed": "20/m/ip,5/300s/key"} if ACCOUNT_RATE_LIMITS_ENABLED else False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = SITE_NAME
 

@@ -181,6 +181,20 @@ def test_a_wrong_password_stays_on_the_sign_in_page_with_an_error(client, applic
     assert b'name="email"' in response.content
 
 
+def test_repeated_wrong_passwords_lock_the_brand_account_for_a_while(client, application, driver, time_machine):
+    time_machine.move_to("2026-03-01T12:00:00Z", tick=False)
+    for _ in range(5):
+        assert b"The email or password is incorrect." in sign_in(client, application, password="guess").content
+
+    throttled = sign_in(client, application)  # even the right password, for now
+
+    assert throttled.status_code == 429
+    assert b"Too many failed sign-in attempts" in throttled.content
+    assert sign_in(client, application, email="someone-else@example.com", password="x").status_code == 200
+    time_machine.shift(301)
+    assert sign_in(client, application).status_code == 302  # to consent
+
+
 def test_an_owner_without_vehicles_goes_back_as_no_vehicles(client, application):
     make_owner(make="TESLA", email="empty@example.com", password=make_password(OWNER_PASSWORD))
     response = sign_in(client, application, email="empty@example.com")

@@ -11,6 +11,7 @@ import functools
 import json
 from urllib.parse import urlencode
 
+from allauth.core import ratelimit
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -75,9 +76,9 @@ def _with_flow(view):
     return never_cache(require_http_methods(["GET", "POST"])(wrapper))
 
 
-def _render(request, template: str, flow: flows.Flow, application: Application, **context) -> HttpResponse:
+def _render(request, template: str, flow: flows.Flow, application: Application, status=200, **context):
     context.update(flow=flow, application=application)
-    return render(request, f"vehicles/connect/{template}", context)
+    return render(request, f"vehicles/connect/{template}", context, status=status)
 
 
 @_with_flow
@@ -90,10 +91,24 @@ def brand(request, flow, application):
     return _render(request, "brand.html", flow, application, form=form)
 
 
-def _authenticate(flow: flows.Flow, email: str, password: str) -> SimulatedOwner | None:
+SIGN_IN_THROTTLED = "Too many failed sign-in attempts for this account. Wait a few minutes and try again."
+
+
+class SignInThrottled(Exception):
+    pass
+
+
+def _authenticate(request, flow: flows.Flow, email: str, password: str) -> SimulatedOwner | None:
+    """The brand account for these credentials; failed live sign-ins are rate limited like the dashboard's."""
     if flow.mode == Mode.TEST:
         return simulator.test_mode_owner(email=email, make=flow.make)
-    return simulator.authenticate_owner(make=flow.make, email=email, password=password, mode=flow.mode)
+    throttle = {"action": "connect_login_failed", "key": f"{flow.make}:{email.strip().lower()}"}
+    if not ratelimit.consume(request, dry_run=True, **throttle):
+        raise SignInThrottled
+    owner = simulator.authenticate_owner(make=flow.make, email=email, password=password, mode=flow.mode)
+    if owner is None:
+        ratelimit.consume(request, **throttle)
+    return owner
 
 
 def _vehicles_for(flow: flows.Flow, owner: SimulatedOwner) -> list:
@@ -129,13 +144,16 @@ def _no_vehicles_description(flow: flows.Flow) -> str:
 def signin(request, flow, application):
     if not flow.make:
         return _step("connect_brand", flow)
-    form = OwnerSignInForm(request.POST or None)
+    form, status = OwnerSignInForm(request.POST or None), 200
     if request.method == "POST" and form.is_valid():
         try:
-            owner = _authenticate(flow, form.cleaned_data["email"], form.cleaned_data["password"])
+            owner = _authenticate(request, flow, form.cleaned_data["email"], form.cleaned_data["password"])
         except simulator.SimulatorError as error:
             owner = None
             form.add_error(None, str(error))
+        except SignInThrottled:
+            owner, status = None, 429
+            form.add_error(None, SIGN_IN_THROTTLED)
         else:
             if owner is None:
                 form.add_error(None, "The email or password is incorrect.")
@@ -150,7 +168,8 @@ def signin(request, flow, application):
             flow.owner_id = owner.pk
             flows.save_flow(request.session, flow)
             return _step("connect_consent", flow)
-    return _render(request, "signin.html", flow, application, form=form, make_name=catalog.display_name(flow.make))
+    make_name = catalog.display_name(flow.make)
+    return _render(request, "signin.html", flow, application, status=status, form=form, make_name=make_name)
 
 
 @_with_flow
