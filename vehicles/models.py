@@ -57,6 +57,11 @@ class SimulatedVehicle(models.Model):
     is_plugged_in = models.BooleanField(default=False)
     is_charging = models.BooleanField(default=False)
     charge_limit_percent = models.PositiveSmallIntegerField(default=80)
+    # A charge session: the battery rises from `charge_from` (a fraction) since `charging_since`.
+    charging_since = models.DateTimeField(null=True, blank=True)
+    charge_from = models.FloatField(null=True, blank=True)
+    # Shifts the drain curve so the level carries on from where the last charge session left it.
+    battery_adjust = models.FloatField(default=0.0)
     # "TYPE:CODE" (e.g. "VEHICLE_STATE:ASLEEP") makes every data request fail with that error.
     failure = models.CharField(max_length=64, blank=True)
 

@@ -226,6 +226,58 @@ def test_charging_needs_the_plug_and_persists():
     assert not SimulatedVehicle.objects.get(pk=car.pk).is_charging
 
 
+def battery_at(car, moment) -> float:
+    return at(moment).battery(SimulatedVehicle.objects.get(pk=car.pk)).data["percentRemaining"]
+
+
+def charging_car(level_limit=90) -> SimulatedVehicle:
+    """A Model 3 plugged in low enough that a charge session has room to rise."""
+    for _ in range(50):
+        car = make_car(Engine.BEV)
+        car.charge_limit_percent = level_limit
+        car.save(update_fields=["charge_limit_percent"])
+        if at(T0).battery(car).data["percentRemaining"] <= 0.5:
+            return car
+    raise AssertionError("no simulated car below half charge in 50 seeds")
+
+
+def test_a_charging_battery_rises_at_the_chargers_rate_up_to_the_limit():
+    car = charging_car()
+    start = battery_at(car, T0)
+    at(T0).start_charge(car)
+    kwh = at(T0).battery_capacity(car).data["capacity"]
+
+    two_hours_later = battery_at(car, T0 + timedelta(hours=2))
+
+    assert two_hours_later == pytest.approx(start + 2 * 11 / kwh, abs=0.02)
+    state = at(T0 + timedelta(hours=2)).charge(SimulatedVehicle.objects.get(pk=car.pk)).data["state"]
+    assert state == "CHARGING"
+    assert battery_at(car, T0 + timedelta(days=2)) == 0.9
+    full = at(T0 + timedelta(days=2)).charge(SimulatedVehicle.objects.get(pk=car.pk)).data
+    assert full == {"isPluggedIn": True, "state": "FULLY_CHARGED"}
+
+
+def test_starting_a_charge_twice_keeps_the_first_sessions_start():
+    car = charging_car()
+    at(T0).start_charge(car)
+    at(T0 + timedelta(hours=1)).start_charge(SimulatedVehicle.objects.get(pk=car.pk))
+    kwh = at(T0).battery_capacity(car).data["capacity"]
+    assert battery_at(car, T0 + timedelta(hours=2)) == pytest.approx(battery_at(car, T0) + 2 * 11 / kwh, abs=0.03)
+
+
+def test_stopping_a_charge_keeps_the_level_then_it_drains_with_driving():
+    car = charging_car()
+    at(T0).start_charge(car)
+    stop = T0 + timedelta(hours=3)
+    charged = battery_at(car, stop)
+    at(stop).stop_charge(SimulatedVehicle.objects.get(pk=car.pk))
+
+    assert battery_at(car, stop) == pytest.approx(charged, abs=0.01)
+    assert battery_at(car, stop + timedelta(days=1)) < charged
+    assert battery_at(car, stop + timedelta(days=1)) > charged - 0.3  # a day's driving, not a jump
+    assert at(stop).charge(SimulatedVehicle.objects.get(pk=car.pk)).data["state"] == "NOT_CHARGING"
+
+
 ALL_CALLS = {
     **{method: () for method in (*READS, "fuel", "battery", "battery_capacity", "charge", "charge_limit")},
     **{method: () for method in ("engine_oil", "lock", "unlock", "start_charge", "stop_charge")},

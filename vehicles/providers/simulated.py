@@ -42,6 +42,7 @@ CITIES = (
 
 # Drivers refuel or recharge somewhere in these bands rather than running dry.
 BATTERY_LOW = 0.15
+CHARGER_KW = 11.0  # a home wall box: a 75 kWh battery gains about 15 % an hour
 FUEL_LOW, FUEL_FULL = 0.1, 1.0
 
 
@@ -111,9 +112,22 @@ class Snapshot:
         # A plug-in hybrid covers about half its distance on the battery, then burns fuel.
         return {Engine.BEV: 1.0, Engine.PHEV: 0.5}.get(self.vehicle.engine, 0.0)
 
+    @property
+    def charge_limit(self) -> float:
+        return self.vehicle.charge_limit_percent / 100
+
+    def battery_used(self) -> float:
+        """Charge cycles used by driving since time zero, shifted to where the last charge session ended."""
+        driven = self.driven_km * self.electric_share() / self.spec.electric_range_km
+        return self.profile.battery_used + driven + self.vehicle.battery_adjust
+
     def battery_fraction(self) -> float:
-        used = self.profile.battery_used + self.driven_km * self.electric_share() / self.spec.electric_range_km
-        return _sawtooth(used, BATTERY_LOW, self.vehicle.charge_limit_percent / 100)
+        vehicle = self.vehicle
+        if vehicle.is_charging and vehicle.charging_since is not None and vehicle.charge_from is not None:
+            hours = max((self.recorded_at - vehicle.charging_since).total_seconds(), 0) / 3600
+            gained = hours * CHARGER_KW / max(self.spec.battery_kwh, 1)
+            return min(self.charge_limit, max(vehicle.charge_from, BATTERY_LOW) + gained)
+        return _sawtooth(self.battery_used(), BATTERY_LOW, self.charge_limit)
 
     def fuel_fraction(self) -> float:
         used = self.profile.fuel_used + self.driven_km * (1 - self.electric_share()) / self.spec.fuel_range_km
@@ -260,12 +274,21 @@ class SimulatedProvider:
         self._require_plug(vehicle)
         if not vehicle.is_plugged_in:
             raise VehicleError("VEHICLE_STATE", "CHARGING_PLUG_NOT_CONNECTED")
-        return self._act(vehicle, is_charging=True)
+        if vehicle.is_charging:
+            return ActionResult()  # already charging: keep the session's start
+        now = self._now()
+        level = snapshot(vehicle, now).battery_fraction()
+        return self._act(vehicle, is_charging=True, charging_since=now, charge_from=level)
 
     def stop_charge(self, vehicle) -> ActionResult:
         raise_injected_failure(vehicle)
         self._require_plug(vehicle)
-        return self._act(vehicle, is_charging=False)
+        if not vehicle.is_charging:
+            return ActionResult()
+        moment = snapshot(vehicle, self._now())
+        level = moment.battery_fraction()
+        adjust = _drain_adjust_for(moment, level)  # from here the level drains again, from what was charged
+        return self._act(vehicle, is_charging=False, charging_since=None, charge_from=None, battery_adjust=adjust)
 
     def charge_limit(self, vehicle) -> Reading:
         raise_injected_failure(vehicle)
@@ -330,6 +353,15 @@ def _lock_status_body(moment: Snapshot) -> dict:
         "storage": _closures({"rear": "CLOSED", "front": "CLOSED"}),
         "chargingPort": _closures(port) if vehicle.engine != Engine.ICE else [],
     }
+
+
+def _drain_adjust_for(moment: Snapshot, level: float) -> float:
+    """The battery_adjust that puts the drain sawtooth at `level` now, so stopping a charge keeps the level."""
+    high = moment.charge_limit
+    span = max(high - BATTERY_LOW, 0.01)
+    target = min(max(high - level, 0.0), span - 1e-9)  # how far below the top of the tooth `level` is
+    unadjusted = moment.battery_used() - moment.vehicle.battery_adjust
+    return target - unadjusted % span
 
 
 def _charge_state(moment: Snapshot) -> str:
