@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint install migrate seed clean-var
+.PHONY: run test lint install migrate seed clean-var node-sdk
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Smartcar's Node SDK for tests/e2e/test_node_sdk.py (skipped without it; REQUIRE_NODE_SDK=1 fails instead).
+node-sdk:
+	npm ci --prefix tests/e2e/node --no-audit --no-fund
 
 migrate: install
 	$(PY) manage.py migrate --noinput
