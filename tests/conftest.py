@@ -1,3 +1,4 @@
+import importlib
 import os
 import socket
 import subprocess
@@ -9,6 +10,7 @@ from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.cache import cache
 
 from accounts.roles import Role
@@ -27,6 +29,9 @@ def _fresh_cache(request):
         return
     transactional = "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
+    if transactional:
+        # Flushing after a transactional test also empties the rows data migrations seeded: put them back.
+        importlib.import_module("billing.migrations.0002_seed_plans").seed(django_apps, None)
     cache.clear()
     yield
     cache.clear()

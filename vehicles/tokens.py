@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.credentials import hash_secret
 from accounts.models import Application
-from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, RefreshToken, SimulatedOwner
+from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, Mode, RefreshToken, SimulatedOwner
 
 CODE_TTL = timedelta(minutes=10)
 ACCESS_TTL = timedelta(hours=2)
@@ -126,6 +126,7 @@ class Access:
     owner_id: int
     owner_public_id: uuid.UUID
     scopes: frozenset[str]
+    test_mode: bool = False  # a Connect test-mode owner: never metered (DESIGN §3)
 
 
 def access_for_token(token: str) -> Access | None:
@@ -140,6 +141,7 @@ def access_for_token(token: str) -> Access | None:
             "grant__application__team_id",
             "grant__owner_id",
             "grant__owner__public_id",
+            "grant__owner__mode",
             "grant__scopes",
         )
         .first()
@@ -153,4 +155,5 @@ def access_for_token(token: str) -> Access | None:
         owner_id=row["grant__owner_id"],
         owner_public_id=row["grant__owner__public_id"],
         scopes=frozenset(row["grant__scopes"]),
+        test_mode=row["grant__owner__mode"] == Mode.TEST,
     )

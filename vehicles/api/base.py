@@ -9,7 +9,8 @@ import json
 import logging
 import math
 import uuid
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import wraps
 
@@ -34,12 +35,44 @@ class ApiCall:
     team_id: int | None = None
     application_id: int | None = None
     vehicle_id: int | None = None
-    metered: bool = False  # the view already reported (batch: per sub-request)
+    reported: bool = False  # the view already reported (batch: per sub-request)
+    test_mode: bool = False  # a test-mode owner's vehicles are never metered
+    idempotency_key: str | None = None
+    counted: set[str] = field(default_factory=set)  # ids of requests a reservation counted as billable
 
-    def authenticated(self, *, team_id: int, application_id: int) -> None:
-        self.team_id, self.application_id = team_id, application_id
+    def authenticated(self, *, team_id: int, application_id: int, test_mode: bool = False) -> None:
+        self.team_id, self.application_id, self.test_mode = team_id, application_id, test_mode
 
-    def record(self, outcome: int, *, request_id=None, endpoint=None) -> None:
+    def metering_id(self, sub_request: int | None = None) -> str:
+        """The id this request (or batch sub-request) is counted under; stable across retries with a key."""
+        base = metering_hook.metering_id(
+            request_id=self.request_id, application_id=self.application_id, idempotency_key=self.idempotency_key
+        )
+        return base if sub_request is None else f"{base}:{sub_request}"
+
+    @contextmanager
+    def metered(self, endpoint: str, *, metering_id: str | None = None):
+        """Count a billable call before the block calls the vehicle (430 at a limit); uncount it if the block fails."""
+        if self.test_mode or not metering_hook.classify(endpoint, self.method):
+            yield
+            return
+        metering_id = metering_id or self.metering_id()
+        reservation = metering_hook.reserve(
+            request_id=metering_id,
+            team_id=self.team_id,
+            application_id=self.application_id,
+            vehicle_id=self.vehicle_id,
+            endpoint=endpoint,
+        )
+        try:
+            yield
+        except BaseException:
+            metering_hook.release(reservation)
+            raise
+        if reservation.counted:
+            self.counted.add(metering_id)
+
+    def record(self, outcome: int, *, request_id=None, endpoint=None, counted=None) -> None:
         endpoint = endpoint or self.endpoint
         metering_hook.record_request(
             request_id=request_id or self.request_id,
@@ -49,6 +82,7 @@ class ApiCall:
             endpoint=endpoint,
             billable=metering_hook.classify(endpoint, self.method),
             outcome=outcome,
+            counted=bool(self.counted) if counted is None else counted,
         )
 
 
@@ -94,13 +128,15 @@ def api_view(view):
     @csrf_exempt
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        call = ApiCall(request_id=new_request_id(), method=request.method)
+        call = ApiCall(
+            request_id=new_request_id(), method=request.method, idempotency_key=request.headers.get("Idempotency-Key")
+        )
         try:
             response = view(request, call, *args, **kwargs)
         except Exception as exc:  # the safety net: nothing leaves as Django's HTML
             response = envelope_for(exc, call.request_id)
         response["SC-Request-Id"] = call.request_id
-        if not call.metered:
+        if not call.reported:
             try:
                 call.record(response.status_code)
             except Exception:

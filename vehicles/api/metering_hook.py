@@ -1,11 +1,19 @@
-"""The one place the vehicle API reports each request for metering.
+"""The one place the vehicle API meets metering (billing.metering does the counting, DESIGN §4).
 
-Every request under /v2.0/ calls `record_request` exactly once when it has been answered
-(a batch: once per sub-request, with the sub-request's own id, and not for the envelope).
-For now it records nothing: the metering issue fills it in (billing.metering's reserve /
-release per DESIGN §4, which will also need a call before the provider; this hook marks
-where the view already knows team, application, vehicle and endpoint).
+For each billable call the view reserves *before* the vehicle is called (`metered`, in
+vehicles/api/base.py): the reservation enforces the plan's limits (430 BILLING:*) and counts
+the request; a failed vehicle call releases it. When the request has been answered,
+`record_request` runs once (a batch: once per sub-request): anything not counted as a
+successful billable request (free endpoints, failures, test mode) is added to the team's daily
+rollup as non-billable, so the Billing tab's chart shows all traffic.
 """
+
+import logging
+
+from billing import metering
+from vehicles.errors import ApiError
+
+logger = logging.getLogger("vehicles.api")
 
 # Smartcar's free endpoints (DESIGN §3); every other vehicle data or action endpoint is billable.
 FREE = frozenset(
@@ -18,17 +26,49 @@ FREE = frozenset(
 )
 BATCH = "/vehicles/{id}/batch"  # the envelope is free; each sub-request is classified on its own
 VEHICLE_PREFIX = "/vehicles/{id}"
+IDEMPOTENCY_KEY_MAX = 255
 
 
 def classify(endpoint: str, method: str) -> bool:
     """Whether a request to `endpoint` (a path template such as "/vehicles/{id}/odometer") is billable.
 
-    Billable means "charged if it succeeds": failed requests are never charged (see `outcome`).
+    Billable means "charged if it succeeds": failed requests are never charged.
     Unknown paths, the management API, and the batch envelope are free.
     """
     if (method.upper(), endpoint) in FREE or endpoint == BATCH:
         return False
     return endpoint == VEHICLE_PREFIX or endpoint.startswith(VEHICLE_PREFIX + "/")
+
+
+def metering_id(*, request_id: str, application_id: int, idempotency_key: str | None) -> str:
+    """The id a request is counted under: the client's Idempotency-Key (per application) when it sends one."""
+    if not idempotency_key:
+        return request_id
+    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
+        raise ApiError(
+            "VALIDATION",
+            "PARAMETER",
+            detail=[{"field": "Idempotency-Key", "message": f"At most {IDEMPOTENCY_KEY_MAX} characters."}],
+        )
+    return metering.idempotent_request_id(application_id, idempotency_key)
+
+
+def reserve(*, request_id: str, team_id: int, application_id: int, vehicle_id: int, endpoint: str):
+    """Count the request before the vehicle is called, or raise 430 BILLING:<limit>."""
+    try:
+        return metering.reserve(
+            request_id=request_id,
+            team_id=team_id,
+            application_id=application_id,
+            vehicle_id=vehicle_id,
+            endpoint=endpoint,
+        )
+    except metering.LimitReached as limit:
+        raise ApiError("BILLING", limit.code) from limit
+
+
+def release(reservation) -> None:
+    metering.release(reservation)
 
 
 def record_request(
@@ -40,12 +80,9 @@ def record_request(
     endpoint: str,
     billable: bool,
     outcome: int,
+    counted: bool = False,
 ) -> None:
-    """Report one answered API request. Records nothing yet: the metering issue implements it.
-
-    `vehicle_id` is the SimulatedVehicle primary key (None when no vehicle was resolved);
-    `team_id`/`application_id` are None when authentication failed; `endpoint` is a path
-    template ("unknown" for unmatched paths); `outcome` is the HTTP status answered
-    (2xx = success; only successful billable requests are charged).
-    """
-    return None
+    """Report one answered API request; `counted` means a reservation already counted it as billable."""
+    if team_id is None or counted:
+        return  # unauthenticated requests belong to no team; counted ones are in the rollup already
+    metering.record_unbilled(team_id=team_id, application_id=application_id, vehicle_id=vehicle_id, endpoint=endpoint)

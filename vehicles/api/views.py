@@ -54,7 +54,7 @@ def _begin(request, call: ApiCall, endpoint: str, method: str) -> Access:
         raise ApiError("RESOURCE_NOT_FOUND", "PATH")
     call.endpoint = endpoint
     access = bearer_access(request)
-    call.authenticated(team_id=access.team_id, application_id=access.application_id)
+    call.authenticated(team_id=access.team_id, application_id=access.application_id, test_mode=access.test_mode)
     return access
 
 
@@ -170,13 +170,15 @@ def vehicle_resource(request, call, vehicle_id, resource=""):
     if isinstance(spec, Read):
         connection = _connection(access, call, vehicle_uuid)
         check_rate_limits(access.application_id, connection.vehicle_id)
-        body, headers = _read(provider_for(connection.vehicle), spec, connection.vehicle, unit_system(request))
+        with call.metered(spec.endpoint):
+            body, headers = _read(provider_for(connection.vehicle), spec, connection.vehicle, unit_system(request))
         _touch(connection)
         return _json(body, headers)
     method, args = spec.parse(json_body(request))
     connection = _connection(access, call, vehicle_uuid)
     check_rate_limits(access.application_id, connection.vehicle_id)
-    result = getattr(provider_for(connection.vehicle), method)(connection.vehicle, *args)
+    with call.metered(spec.endpoint):
+        result = getattr(provider_for(connection.vehicle), method)(connection.vehicle, *args)
     _touch(connection)
     return _json({"status": result.status, "message": result.message, **result.extra})
 
@@ -193,14 +195,16 @@ def _batch_paths(body: dict) -> list[str]:
     return [item["path"].split("?", 1)[0].strip().strip("/") for item in requests]
 
 
-def _batch_item(provider, access: Access, connection: Connection, path: str, system: str, request_id: str) -> dict:
-    """One sub-request answered as {path, code, headers, body}; errors carry the full envelope."""
+def _batch_item(call: ApiCall, provider, access: Access, connection: Connection, path: str, system: str, index: int):
+    """One sub-request answered as {path, code, headers, body}, metered on its own; errors carry the full envelope."""
     read = READS.get(path)
+    request_id = str(uuid.uuid5(uuid.UUID(call.request_id), str(index)))
     try:
         if read is None:
             raise ApiError("RESOURCE_NOT_FOUND", "PATH")
         _require_scope(access, read.scope)
-        body, headers = _read(provider, read, connection.vehicle, system)
+        with call.metered(read.endpoint, metering_id=call.metering_id(sub_request=index)):
+            body, headers = _read(provider, read, connection.vehicle, system)
         code = 200
     except Exception as exc:  # one failed sub-request must not sink the batch
         error = as_api_error(exc, request_id)
@@ -209,7 +213,10 @@ def _batch_item(provider, access: Access, connection: Connection, path: str, sys
         if error.retry_after is not None:
             headers["Retry-After"] = str(error.retry_after)
     headers["SC-Request-Id"] = request_id
-    return {"path": f"/{path}", "code": code, "headers": {k.lower(): v for k, v in headers.items()}, "body": body}
+    item = {"path": f"/{path}", "code": code, "headers": {k.lower(): v for k, v in headers.items()}, "body": body}
+    counted = call.metering_id(sub_request=index) in call.counted
+    call.record(code, request_id=request_id, endpoint=read.endpoint if read else "unknown", counted=counted)
+    return item
 
 
 @api_view
@@ -222,15 +229,8 @@ def batch(request, call, vehicle_id):
     check_rate_limits(access.application_id, connection.vehicle_id)  # a batch is one request to the vehicle
     provider = provider_for(connection.vehicle)
     system = unit_system(request)
-    parent = uuid.UUID(call.request_id)
-    call.metered = True  # from here on, each sub-request reports itself
-    responses = []
-    for index, path in enumerate(paths):
-        sub_id = str(uuid.uuid5(parent, str(index)))
-        item = _batch_item(provider, access, connection, path, system, sub_id)
-        read = READS.get(path)
-        call.record(item["code"], request_id=sub_id, endpoint=read.endpoint if read else "unknown")
-        responses.append(item)
+    call.reported = True  # from here on, each sub-request reports itself
+    responses = [_batch_item(call, provider, access, connection, path, system, i) for i, path in enumerate(paths)]
     if any(item["code"] == 200 for item in responses):
         _touch(connection)
     return _json({"responses": responses})

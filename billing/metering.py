@@ -1,0 +1,350 @@
+"""Metering on the vehicle API's hot path: count every successful billable request exactly once (DESIGN §4).
+
+A billable request is *reserved* before the vehicle is called, in one transaction that
+  1. takes the period row with a conditional UPDATE (`requests_used < request_allowance`), which
+     both enforces the allowance and serialises the team's reservations on that row;
+  2. activates the vehicle if this is its first billable request of the period, again by a
+     conditional UPDATE (`vehicles_active < vehicle_allowance`) plus an ActiveVehicle row;
+  3. inserts the UsageEvent, whose unique request id makes a retried request count once;
+  4. adds the request to its UsageDaily rollup.
+Zero rows updated means a limit is reached: the transaction rolls back and the request answers
+430. If the vehicle call then fails, `release` undoes the reservation (DESIGN: only successful
+requests count). Because the period lock is always taken first, the counters, the events and
+the rollups always agree, whatever the concurrency, and reservations never deadlock.
+"""
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from billing import periods
+from billing.models import (
+    ActiveVehicle,
+    BillingEvent,
+    BillingPeriod,
+    Plan,
+    Subscription,
+    UsageAlert,
+    UsageDaily,
+    UsageEvent,
+)
+
+logger = logging.getLogger("billing.metering")
+
+ALERT_FRACTION = 0.8
+
+
+class LimitReached(Exception):
+    """A billable request the team's plan does not allow now; `code` is the BILLING error code."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Reservation:
+    request_id: str
+    counted: bool  # False: a retry of a request already counted, nothing to undo
+    period_id: int | None = None
+    event_id: int | None = None
+    vehicle_id: int | None = None
+    application_id: int | None = None
+    endpoint: str = ""
+    day: date | None = None
+    unit_price_cents: int = 0
+    activated_vehicle: bool = False
+
+
+def idempotent_request_id(application_id: int, key: str) -> str:
+    """The metering id of a request sent with `Idempotency-Key: key` (scoped to the application)."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:48]
+    return f"idem:{application_id}:{digest}"
+
+
+# --- periods and subscriptions -------------------------------------------------------------------------------------
+
+
+def subscription_for(team_id: int) -> Subscription:
+    """The team's subscription, created on the Free plan the first time it is needed."""
+    subscription = Subscription.objects.select_related("plan").filter(team_id=team_id).first()
+    if subscription is not None:
+        return subscription
+    free = Plan.objects.get(code=Plan.FREE)
+    try:
+        with transaction.atomic():
+            return Subscription.objects.create(team_id=team_id, plan=free)
+    except IntegrityError:  # created concurrently
+        return Subscription.objects.select_related("plan").get(team_id=team_id)
+
+
+def current_period(team_id: int, now: datetime | None = None) -> BillingPeriod:
+    """The team's period holding `now` (with its team's subscription), opened if it doesn't exist yet."""
+    now = now or timezone.now()
+    period = (
+        BillingPeriod.objects.select_related("team__subscription")
+        .filter(team_id=team_id, start__lte=now, end__gt=now)
+        .first()
+    )
+    return period if period is not None else open_period(team_id, now)
+
+
+def open_period(team_id: int, now: datetime) -> BillingPeriod:
+    """Create the period holding `now` once, even when concurrent requests race to open it."""
+    from accounts.models import Team
+
+    team = Team.objects.get(pk=team_id)
+    subscription = apply_due_plan_change(subscription_for(team_id), now)
+    start, end = periods.period_bounds(periods.anchor_of(team.created_at), now)
+    plan = subscription.plan
+    defaults = {
+        "end": end,
+        "plan": plan,
+        "request_allowance": plan.request_allowance,
+        "vehicle_allowance": plan.vehicle_allowance,
+        "unit_price_cents": plan.price_per_request_cents,
+    }
+    try:
+        with transaction.atomic():
+            period, created = BillingPeriod.objects.get_or_create(team_id=team_id, start=start, defaults=defaults)
+            if created:
+                BillingEvent.objects.create(
+                    team_id=team_id, period=period, kind=BillingEvent.Kind.PERIOD_OPENED, after=_period_terms(period)
+                )
+    except IntegrityError:
+        period = BillingPeriod.objects.get(team_id=team_id, start=start)
+    return BillingPeriod.objects.select_related("team__subscription").get(pk=period.pk)
+
+
+def apply_due_plan_change(subscription: Subscription, now: datetime) -> Subscription:
+    """Switch to the scheduled plan once its date has come (the period it was scheduled for has ended)."""
+    if subscription.pending_plan_id is None or subscription.pending_at is None or subscription.pending_at > now:
+        return subscription
+    with transaction.atomic():
+        locked = Subscription.objects.select_for_update().select_related("plan", "pending_plan").get(pk=subscription.pk)
+        if locked.pending_plan_id is None or locked.pending_at is None or locked.pending_at > now:
+            return locked
+        before = {"plan": locked.plan.code}
+        locked.plan, locked.pending_plan, locked.pending_at = locked.pending_plan, None, None
+        locked.save(update_fields=["plan", "pending_plan", "pending_at", "updated_at"])
+        BillingEvent.objects.create(
+            team_id=locked.team_id, kind=BillingEvent.Kind.PLAN_CHANGED, before=before, after={"plan": locked.plan.code}
+        )
+    return locked
+
+
+def _period_terms(period: BillingPeriod) -> dict:
+    return {
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        "plan": period.plan.code,
+        "request_allowance": period.request_allowance,
+        "vehicle_allowance": period.vehicle_allowance,
+        "unit_price_cents": period.unit_price_cents,
+    }
+
+
+# --- the hot path --------------------------------------------------------------------------------------------------
+
+
+def reserve(
+    *,
+    request_id: str,
+    team_id: int,
+    application_id: int | None,
+    vehicle_id: int,
+    endpoint: str,
+    now: datetime | None = None,
+) -> Reservation:
+    """Count one billable request before the vehicle is called, or raise LimitReached (see the module docstring)."""
+    now = now or timezone.now()
+    period = current_period(team_id, now)
+    if period.team.subscription.status == Subscription.Status.SUSPENDED:
+        raise LimitReached("ACCOUNT_SUSPENDED")
+    try:
+        with transaction.atomic():
+            reservation = _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint, now)
+    except IntegrityError:
+        # Only the UsageEvent's unique request id can clash here: a retry of a counted request.
+        if UsageEvent.objects.filter(request_id=request_id).exists():
+            return Reservation(request_id=request_id, counted=False)
+        raise
+    except LimitReached as limit:
+        if UsageEvent.objects.filter(request_id=request_id).exists():
+            return Reservation(request_id=request_id, counted=False)  # a retry of a request counted before the limit
+        _note_limit_reached(period, limit.code)
+        raise
+    return reservation
+
+
+def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint, now) -> Reservation:
+    counted = (
+        BillingPeriod.objects.filter(pk=period.pk)
+        .filter(Q(request_allowance__isnull=True) | Q(requests_used__lt=F("request_allowance")))
+        .update(requests_used=F("requests_used") + 1, accrued_cents=F("accrued_cents") + F("unit_price_cents"))
+    )
+    if not counted:
+        raise LimitReached("VEHICLE_REQUEST_LIMIT")
+    # We hold the period row now: these values are the ones the UPDATE used.
+    state = BillingPeriod.objects.values(
+        "unit_price_cents", "requests_used", "request_allowance", "vehicles_active", "vehicle_allowance"
+    ).get(pk=period.pk)
+    activated = False
+    if not ActiveVehicle.objects.filter(period_id=period.pk, vehicle_id=vehicle_id).exists():
+        room = (
+            BillingPeriod.objects.filter(pk=period.pk)
+            .filter(Q(vehicle_allowance__isnull=True) | Q(vehicles_active__lt=F("vehicle_allowance")))
+            .update(vehicles_active=F("vehicles_active") + 1)
+        )
+        if not room:
+            raise LimitReached("VEHICLE_LIMIT")
+        ActiveVehicle.objects.create(period_id=period.pk, vehicle_id=vehicle_id, first_request_at=now)
+        activated = True
+    price = state["unit_price_cents"]
+    event = UsageEvent.objects.create(  # a duplicate request id raises IntegrityError: the caller rolls back
+        request_id=request_id,
+        period_id=period.pk,
+        application_id=application_id,
+        vehicle_id=vehicle_id,
+        endpoint=endpoint,
+        unit_price_cents=price,
+        occurred_at=now,
+    )
+    day = now.date()
+    _add_daily(period.pk, day, application_id, vehicle_id, endpoint, billable=1, amount_cents=price)
+    _check_alerts(period, state, activated)
+    return Reservation(
+        request_id=request_id,
+        counted=True,
+        period_id=period.pk,
+        event_id=event.pk,
+        vehicle_id=vehicle_id,
+        application_id=application_id,
+        endpoint=endpoint,
+        day=day,
+        unit_price_cents=price,
+        activated_vehicle=activated,
+    )
+
+
+def release(reservation: Reservation) -> None:
+    """Undo a reservation whose vehicle call failed: the request is not counted and costs nothing."""
+    if not reservation.counted:
+        return
+    with transaction.atomic():
+        BillingPeriod.objects.filter(pk=reservation.period_id).update(
+            requests_used=F("requests_used") - 1, accrued_cents=F("accrued_cents") - reservation.unit_price_cents
+        )
+        UsageEvent.objects.filter(pk=reservation.event_id).delete()
+        still_used = UsageEvent.objects.filter(period_id=reservation.period_id, vehicle_id=reservation.vehicle_id)
+        if reservation.activated_vehicle and not still_used.exists():
+            ActiveVehicle.objects.filter(period_id=reservation.period_id, vehicle_id=reservation.vehicle_id).delete()
+            BillingPeriod.objects.filter(pk=reservation.period_id).update(vehicles_active=F("vehicles_active") - 1)
+        _add_daily(
+            reservation.period_id,
+            reservation.day,
+            reservation.application_id,
+            reservation.vehicle_id,
+            reservation.endpoint,
+            billable=-1,
+            amount_cents=-reservation.unit_price_cents,
+        )
+
+
+def record_unbilled(
+    *, team_id: int, application_id: int | None, vehicle_id: int | None, endpoint: str, now: datetime | None = None
+) -> None:
+    """Count a request that costs nothing (a free endpoint, a failure, test mode) in the daily rollup."""
+    now = now or timezone.now()
+    period = current_period(team_id, now)
+    _add_daily(period.pk, now.date(), application_id, vehicle_id, endpoint, non_billable=1)
+
+
+def _add_daily(period_id, day, application_id, vehicle_id, endpoint, *, billable=0, non_billable=0, amount_cents=0):
+    """Upsert the rollup row: an UPDATE, and an INSERT the first time (retried if a concurrent one won)."""
+    key = {
+        "period_id": period_id,
+        "day": day,
+        "application_key": application_id or 0,
+        "vehicle_key": vehicle_id or 0,
+        "endpoint": endpoint,
+    }
+    changes = {
+        "billable": F("billable") + billable,
+        "non_billable": F("non_billable") + non_billable,
+        "amount_cents": F("amount_cents") + amount_cents,
+    }
+    for _ in range(2):
+        if UsageDaily.objects.filter(**key).update(**changes):
+            return
+        try:
+            with transaction.atomic():
+                UsageDaily.objects.create(
+                    **key, billable=billable, non_billable=non_billable, amount_cents=amount_cents
+                )
+            return
+        except IntegrityError:
+            continue  # another request created it between our UPDATE and INSERT: update it
+    raise RuntimeError(f"could not upsert the usage rollup {key}")
+
+
+# --- alerts --------------------------------------------------------------------------------------------------------
+
+
+def alert_threshold(allowance: int) -> int:
+    return max(1, math.ceil(allowance * ALERT_FRACTION))
+
+
+def _check_alerts(period: BillingPeriod, state: dict, activated: bool) -> None:
+    """Create the period's alerts as their thresholds are crossed; each exists once (unique), emailed on commit."""
+    used, allowance = state["requests_used"], state["request_allowance"]
+    kinds = []
+    if allowance:
+        if used == alert_threshold(allowance):
+            kinds.append(UsageAlert.Kind.REQUESTS_80)
+        if used == allowance:
+            kinds.append(UsageAlert.Kind.REQUESTS_100)
+    if activated and state["vehicle_allowance"] and state["vehicles_active"] + 1 == state["vehicle_allowance"]:
+        kinds.append(UsageAlert.Kind.VEHICLES_100)
+    for kind in kinds:
+        _create_alert(period, kind)
+
+
+def _create_alert(period: BillingPeriod, kind: str) -> None:
+    try:
+        with transaction.atomic():
+            alert = UsageAlert.objects.create(period_id=period.pk, kind=kind)
+    except IntegrityError:
+        return  # already raised this period
+    if kind != UsageAlert.Kind.REQUESTS_80:
+        BillingEvent.objects.create(
+            team_id=period.team_id, period_id=period.pk, kind=BillingEvent.Kind.LIMIT_REACHED, after={"limit": kind}
+        )
+    transaction.on_commit(lambda: _enqueue_alert(alert.pk))
+
+
+def _enqueue_alert(alert_id: int) -> None:
+    """Queue the alert's email; if the broker is down, the beat sweep (send_pending_usage_alerts) sends it later."""
+    from billing.tasks import send_usage_alert
+
+    try:
+        send_usage_alert.delay(alert_id)
+    except Exception:  # the request was counted and must still be answered
+        logger.exception("Could not queue usage alert %s; the sweep will send it", alert_id)
+
+
+def _note_limit_reached(period: BillingPeriod, code: str) -> None:
+    """A refusal at the limit makes sure the period's 100% alert exists (e.g. after a plan's allowance was lowered)."""
+    kind = UsageAlert.Kind.VEHICLES_100 if code == "VEHICLE_LIMIT" else UsageAlert.Kind.REQUESTS_100
+    if code in ("VEHICLE_LIMIT", "VEHICLE_REQUEST_LIMIT") and not period.alerts.filter(kind=kind).exists():
+        try:
+            with transaction.atomic():
+                _create_alert(period, kind)
+        except Exception:  # an alert must never turn a 430 into a 500
+            logger.exception("Could not record the %s alert for period %s", kind, period.pk)

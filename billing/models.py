@@ -1,0 +1,188 @@
+"""Plans, each team's subscription, billing periods with their counters, usage, and the billing audit log.
+
+Money is integer cents (USD). A period's counters (`requests_used`, `vehicles_active`,
+`accrued_cents`) are changed only by billing.metering, under the period row's lock, in the
+same transaction as the UsageEvent / ActiveVehicle / UsageDaily rows they summarise, so
+they always agree (DESIGN §4).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Application, Team
+
+
+class Plan(models.Model):
+    """A price list entry (DESIGN §1). Rows are seeded by a migration and edited by staff."""
+
+    FREE, PAY_AS_YOU_GO, ENTERPRISE = "free", "payg", "enterprise"
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=60)
+    description = models.CharField(max_length=200, blank=True)
+    price_per_request_cents = models.PositiveIntegerField(default=0)
+    # Per billing period; empty means unlimited (contracts).
+    request_allowance = models.PositiveIntegerField(null=True, blank=True)
+    vehicle_allowance = models.PositiveIntegerField(null=True, blank=True)
+    requires_card = models.BooleanField(default=False)
+    self_serve = models.BooleanField(default=True, help_text="Developers may switch to it in the Billing tab.")
+    support_channels = models.JSONField(default=list, blank=True, help_text='e.g. ["email", "chat", "phone"]')
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class Subscription(models.Model):
+    """A team's plan, and the change scheduled for the end of its current period."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        SUSPENDED = "suspended", "Suspended"
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="subscription")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    pending_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    pending_at = models.DateTimeField(null=True, blank=True)  # when pending_plan takes over (a period's end)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Until the payments issue stores the Stripe PaymentMethod, this flag says whether a card is on file.
+    card_on_file = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.team}: {self.plan}"
+
+
+class BillingPeriod(models.Model):
+    """One monthly cycle of a team, `[start, end)` in UTC, with the counters metering keeps."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="billing_periods")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")  # the plan in force now
+    # Entitlements in force (null = unlimited) and the price of a billable request from now on.
+    request_allowance = models.PositiveIntegerField(null=True, blank=True)
+    vehicle_allowance = models.PositiveIntegerField(null=True, blank=True)
+    unit_price_cents = models.PositiveIntegerField(default=0)
+    requests_used = models.PositiveIntegerField(default=0)
+    vehicles_active = models.PositiveIntegerField(default=0)
+    accrued_cents = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "start"], name="billing_period_unique_team_start"),
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="billing_period_end_after_start"),
+        ]
+        indexes = [models.Index(fields=["team", "end"], name="billing_period_team_end")]
+        ordering = ["-start"]
+
+    def __str__(self):
+        return f"{self.team} {self.start:%Y-%m-%d} → {self.end:%Y-%m-%d}"
+
+
+class ActiveVehicle(models.Model):
+    """A vehicle with at least one billable request in the period (counted once per team, DESIGN §3)."""
+
+    period = models.ForeignKey(BillingPeriod, on_delete=models.CASCADE, related_name="active_vehicles")
+    vehicle = models.ForeignKey("vehicles.SimulatedVehicle", on_delete=models.PROTECT, related_name="+")
+    first_request_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["period", "vehicle"], name="active_vehicle_unique")]
+
+
+class UsageEvent(models.Model):
+    """One counted billable request. `request_id` is unique, so a retried request counts once."""
+
+    request_id = models.CharField(max_length=100, unique=True)
+    period = models.ForeignKey(BillingPeriod, on_delete=models.PROTECT, related_name="usage_events")
+    application = models.ForeignKey(Application, null=True, on_delete=models.SET_NULL, related_name="+")
+    vehicle = models.ForeignKey("vehicles.SimulatedVehicle", on_delete=models.PROTECT, related_name="+")
+    endpoint = models.CharField(max_length=64)
+    unit_price_cents = models.PositiveIntegerField()
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["period", "vehicle"], name="usage_event_period_vehicle")]
+
+
+class UsageDaily(models.Model):
+    """Requests per (period, day, application, vehicle, endpoint): what the Billing tab reads.
+
+    Plain integer keys rather than foreign keys: `vehicle_key` is 0 for requests that reach no
+    vehicle (/vehicles, /user), so the unique key has no NULLs, and history outlives a deleted app.
+    """
+
+    period = models.ForeignKey(BillingPeriod, on_delete=models.CASCADE, related_name="daily_usage")
+    day = models.DateField()
+    application_key = models.PositiveBigIntegerField(default=0)  # the application's id, kept if it is deleted
+    vehicle_key = models.PositiveBigIntegerField(default=0)
+    endpoint = models.CharField(max_length=64)
+    billable = models.PositiveIntegerField(default=0)
+    non_billable = models.PositiveIntegerField(default=0)
+    amount_cents = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "day", "application_key", "vehicle_key", "endpoint"], name="usage_daily_unique"
+            )
+        ]
+
+
+class UsageAlert(models.Model):
+    """An allowance threshold reached in a period; unique, so each alert is sent once."""
+
+    class Kind(models.TextChoices):
+        REQUESTS_80 = "requests_80", "80% of the request allowance"
+        REQUESTS_100 = "requests_100", "the whole request allowance"
+        VEHICLES_100 = "vehicles_100", "the active vehicle allowance"
+
+    period = models.ForeignKey(BillingPeriod, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["period", "kind"], name="usage_alert_unique")]
+
+
+class BillingEvent(models.Model):
+    """Append-only audit log of everything that moves money or entitlements (DESIGN §4, issue 4)."""
+
+    class Kind(models.TextChoices):
+        PLAN_CHANGED = "plan_changed", "Plan changed"
+        PLAN_CHANGE_SCHEDULED = "plan_change_scheduled", "Plan change scheduled"
+        PLAN_CHANGE_CANCELED = "plan_change_canceled", "Scheduled plan change canceled"
+        LIMIT_REACHED = "limit_reached", "Limit reached"
+        PERIOD_OPENED = "period_opened", "Period opened"
+        PERIOD_CLOSED = "period_closed", "Period closed"
+        PAYMENT = "payment", "Payment"
+        GRANT = "grant", "Grant"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="billing_events")
+    period = models.ForeignKey(BillingPeriod, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.team} at {self.created_at:%Y-%m-%d %H:%M}"

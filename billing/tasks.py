@@ -1,0 +1,23 @@
+"""Celery tasks of billing: thin wrappers over the services, safe to run twice or concurrently."""
+
+from celery import shared_task
+
+from billing import alerts, services
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_usage_alert(alert_id: int) -> bool:
+    return alerts.send_usage_alert(alert_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=300)
+def send_pending_usage_alerts() -> int:
+    sent = 0
+    for alert_id in alerts.pending_alert_ids():
+        sent += alerts.send_usage_alert(alert_id)
+    return sent
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
+def open_billing_periods() -> int:
+    return services.open_due_periods()
