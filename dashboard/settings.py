@@ -262,6 +262,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_celery_queue_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
         "store_processed": False,
+        # kombu's default is ./control, in whatever folder the process started from.
+        "control_folder": str(VAR_DIR / "celery" / "control"),
     }
 else:
     # Longer than any task's hard time limit, so a slow task is not redelivered mid-run.
