@@ -1,0 +1,56 @@
+"""Staff views of billing. Plans are editable (DESIGN §1: plans are data); counters and the audit log are read-only,
+because editing them by hand would make the books disagree with the usage events behind them."""
+
+from django.contrib import admin
+
+from billing.models import BillingEvent, BillingPeriod, Plan, Subscription
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "price_per_request_cents", "request_allowance", "vehicle_allowance", "self_serve"]
+    ordering = ["sort_order"]
+    readonly_fields = ["code"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code is what the application refers to; it is set once, when the plan is created.
+        return ["code"] if obj else []
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["team", "plan", "pending_plan", "pending_at", "status", "card_on_file"]
+    list_filter = ["plan", "status"]
+    search_fields = ["team__name"]
+    list_select_related = ["team", "plan", "pending_plan"]
+    readonly_fields = ["team", "plan", "pending_plan", "pending_at", "updated_at"]
+
+
+@admin.register(BillingPeriod)
+class BillingPeriodAdmin(ReadOnlyAdmin):
+    list_display = ["team", "start", "end", "plan", "requests_used", "request_allowance", "vehicles_active",
+                    "accrued_cents", "status"]  # fmt: skip
+    list_filter = ["status", "plan"]
+    search_fields = ["team__name"]
+    list_select_related = ["team", "plan"]
+    date_hierarchy = "start"
+
+
+@admin.register(BillingEvent)
+class BillingEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "team", "kind", "actor", "period"]
+    list_filter = ["kind"]
+    search_fields = ["team__name", "actor__email"]
+    list_select_related = ["team", "actor", "period"]
+    date_hierarchy = "created_at"
