@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
-from accounts.models import Team
+from accounts.models import Application, Team
 from vehicles import simulator
-from vehicles.models import Mode, SimulatedOwner
+from vehicles.models import Connection, Grant, Mode, SimulatedOwner
+from vehicles.scopes import PERMISSIONS
 
 DEMO_OWNER_MAKE = "TESLA"
 DEMO_OWNER_EMAIL = "driver@tesla.example"
@@ -42,3 +43,14 @@ def seed_demo_owner(*, team: Team) -> DemoOwner:
     return DemoOwner(
         email=DEMO_OWNER_EMAIL, password=DEMO_OWNER_PASSWORD, make=DEMO_OWNER_MAKE, vehicle_count=owner.vehicles.count()
     )
+
+
+@transaction.atomic
+def connect_demo_vehicles(*, application: Application) -> list[int]:
+    """Connect the demo driver's vehicles to the demo application (as a finished Connect would). Idempotent."""
+    owner = SimulatedOwner.objects.get(make=DEMO_OWNER_MAKE, email=DEMO_OWNER_EMAIL, mode=Mode.LIVE)
+    vehicles = list(owner.vehicles.order_by("id"))
+    if not Connection.objects.filter(application=application, grant__owner=owner, revoked_at__isnull=True).exists():
+        grant = Grant.objects.create(application=application, owner=owner, scopes=list(PERMISSIONS))
+        Connection.objects.bulk_create(Connection(grant=grant, application=application, vehicle=v) for v in vehicles)
+    return [vehicle.pk for vehicle in vehicles]

@@ -145,3 +145,24 @@ def test_the_demo_staff_user_is_staff_with_a_verified_email():
     staff = User.objects.get(email=demo.DEMO_STAFF_EMAIL)
     assert staff.is_staff and staff.is_superuser
     assert EmailAddress.objects.get(user=staff).verified is True
+
+
+def test_the_demo_team_has_three_weeks_of_real_usage_and_connected_vehicles_once():
+    from billing.metering import current_period
+    from billing.models import UsageDaily, UsageEvent
+    from vehicles.models import Connection
+
+    seed()
+    team = Team.objects.get(memberships__user__email=demo.DEMO_EMAIL)
+    period = current_period(team.pk)
+    first = (period.requests_used, UsageDaily.objects.filter(period=period).count())
+
+    seed()
+
+    period.refresh_from_db()
+    assert (period.requests_used, UsageDaily.objects.filter(period=period).count()) == first
+    assert 0 < period.requests_used < 80  # some history, below Free's 80% alert
+    assert period.requests_used == UsageEvent.objects.filter(period=period).count()
+    assert (period.end - period.start).days >= 28 and UsageDaily.objects.filter(period=period).dates("day", "day")
+    assert UsageDaily.objects.filter(period=period).values("day").distinct().count() >= 15
+    assert Connection.objects.filter(application__client_id=demo.DEMO_CLIENT_ID, revoked_at__isnull=True).count() == 2

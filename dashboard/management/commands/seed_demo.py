@@ -2,20 +2,28 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from accounts.demo import seed_demo
-from accounts.models import Team
-from vehicles.demo import seed_demo_owner
+from accounts.demo import DEMO_CLIENT_ID, seed_demo
+from accounts.models import Application, Team
+from billing.demo import seed_demo_usage
+from vehicles.demo import connect_demo_vehicles, seed_demo_owner
 
 
 class Command(BaseCommand):
-    help = "Create (or repair) the demo developer, staff user, application and simulated driver. Idempotent."
+    help = (
+        "Create (or repair) the demo developer, staff user, application, simulated driver with connected vehicles, "
+        "and three weeks of usage. Idempotent."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the demo credentials as JSON, for scripts.")
 
     def handle(self, *args, **options):
         developer = seed_demo()
-        owner = seed_demo_owner(team=Team.objects.get(name=developer.team, memberships__user__email=developer.email))
+        team = Team.objects.get(name=developer.team, memberships__user__email=developer.email)
+        owner = seed_demo_owner(team=team)
+        application = Application.objects.get(client_id=DEMO_CLIENT_ID)
+        vehicle_ids = connect_demo_vehicles(application=application)
+        seed_demo_usage(team=team, application=application, vehicle_ids=vehicle_ids)
         if options["json"]:
             self.stdout.write(json.dumps(_as_json(developer, owner), indent=2))
             return
