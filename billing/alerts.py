@@ -23,7 +23,7 @@ def send_usage_alert(alert_id: int) -> bool:
     """Email the alert once; False if it was already sent (a rerun of the task) or is gone."""
     with transaction.atomic():
         alert = (
-            UsageAlert.objects.select_for_update()
+            UsageAlert.objects.select_for_update(of=("self",))  # not the period row metering locks
             .select_related("period__team", "period__plan")
             .filter(pk=alert_id, emailed_at__isnull=True)
             .first()

@@ -127,7 +127,11 @@ def apply_due_plan_change(subscription: Subscription, now: datetime) -> Subscrip
     if subscription.pending_plan_id is None or subscription.pending_at is None or subscription.pending_at > now:
         return subscription
     with transaction.atomic():
-        locked = Subscription.objects.select_for_update().select_related("plan", "pending_plan").get(pk=subscription.pk)
+        locked = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan", "pending_plan")
+            .get(pk=subscription.pk)
+        )
         if locked.pending_plan_id is None or locked.pending_at is None or locked.pending_at > now:
             return locked
         before = {"plan": locked.plan.code}
@@ -303,25 +307,22 @@ def alert_threshold(allowance: int) -> int:
 
 def _check_alerts(period: BillingPeriod, state: dict, activated: bool) -> None:
     """Create the period's alerts as their thresholds are crossed; each exists once (unique), emailed on commit."""
-    used, allowance = state["requests_used"], state["request_allowance"]
-    kinds = []
+    used, allowance, vehicles = state["requests_used"], state["request_allowance"], state["vehicle_allowance"]
     if allowance:
         if used == alert_threshold(allowance):
-            kinds.append(UsageAlert.Kind.REQUESTS_80)
+            _create_alert(period, UsageAlert.Kind.REQUESTS_80, allowance)
         if used == allowance:
-            kinds.append(UsageAlert.Kind.REQUESTS_100)
-    if activated and state["vehicle_allowance"] and state["vehicles_active"] + 1 == state["vehicle_allowance"]:
-        kinds.append(UsageAlert.Kind.VEHICLES_100)
-    for kind in kinds:
-        _create_alert(period, kind)
+            _create_alert(period, UsageAlert.Kind.REQUESTS_100, allowance)
+    if activated and vehicles and state["vehicles_active"] + 1 == vehicles:
+        _create_alert(period, UsageAlert.Kind.VEHICLES_100, vehicles)
 
 
-def _create_alert(period: BillingPeriod, kind: str) -> None:
+def _create_alert(period: BillingPeriod, kind: str, allowance: int) -> None:
     try:
         with transaction.atomic():
-            alert = UsageAlert.objects.create(period_id=period.pk, kind=kind)
+            alert = UsageAlert.objects.create(period_id=period.pk, kind=kind, allowance=allowance)
     except IntegrityError:
-        return  # already raised this period
+        return  # already raised for this allowance this period
     if kind != UsageAlert.Kind.REQUESTS_80:
         BillingEvent.objects.create(
             team_id=period.team_id, period_id=period.pk, kind=BillingEvent.Kind.LIMIT_REACHED, after={"limit": kind}
@@ -341,10 +342,14 @@ def _enqueue_alert(alert_id: int) -> None:
 
 def _note_limit_reached(period: BillingPeriod, code: str) -> None:
     """A refusal at the limit makes sure the period's 100% alert exists (e.g. after a plan's allowance was lowered)."""
-    kind = UsageAlert.Kind.VEHICLES_100 if code == "VEHICLE_LIMIT" else UsageAlert.Kind.REQUESTS_100
-    if code in ("VEHICLE_LIMIT", "VEHICLE_REQUEST_LIMIT") and not period.alerts.filter(kind=kind).exists():
+    if code not in ("VEHICLE_LIMIT", "VEHICLE_REQUEST_LIMIT"):
+        return
+    vehicles = code == "VEHICLE_LIMIT"
+    kind = UsageAlert.Kind.VEHICLES_100 if vehicles else UsageAlert.Kind.REQUESTS_100
+    allowance = (period.vehicle_allowance if vehicles else period.request_allowance) or 0
+    if not period.alerts.filter(kind=kind, allowance=allowance).exists():
         try:
             with transaction.atomic():
-                _create_alert(period, kind)
+                _create_alert(period, kind, allowance)
         except Exception:  # an alert must never turn a 430 into a 500
             logger.exception("Could not record the %s alert for period %s", kind, period.pk)

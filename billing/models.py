@@ -142,7 +142,7 @@ class UsageDaily(models.Model):
 
 
 class UsageAlert(models.Model):
-    """An allowance threshold reached in a period; unique, so each alert is sent once."""
+    """An allowance threshold reached in a period; unique per allowance, so each alert is sent once."""
 
     class Kind(models.TextChoices):
         REQUESTS_80 = "requests_80", "80% of the request allowance"
@@ -151,11 +151,13 @@ class UsageAlert(models.Model):
 
     period = models.ForeignKey(BillingPeriod, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The allowance the threshold was of: an upgrade mid-period raises it, and the new thresholds alert again.
+    allowance = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["period", "kind"], name="usage_alert_unique")]
+        constraints = [models.UniqueConstraint(fields=["period", "kind", "allowance"], name="usage_alert_unique")]
 
 
 class BillingEvent(models.Model):

@@ -47,7 +47,9 @@ def _lock(actor: Membership) -> tuple[Subscription, BillingPeriod]:
     subscription_for(actor.team_id)
     period = current_period(actor.team_id)
     subscription = (
-        Subscription.objects.select_for_update().select_related("plan", "pending_plan").get(team_id=actor.team_id)
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan", "pending_plan")
+        .get(team_id=actor.team_id)
     )
     period = BillingPeriod.objects.select_for_update().get(pk=period.pk)
     return subscription, period

@@ -4,5 +4,7 @@ from billing import views
 
 urlpatterns = [
     path("billing/", views.billing_overview, name="billing"),
+    path("billing/switch/", views.plan_switch, name="billing_plan_switch"),
+    path("billing/scheduled-change/cancel/", views.plan_change_cancel, name="billing_plan_change_cancel"),
     path("garage/", views.garage, name="garage"),
 ]

@@ -1,12 +1,208 @@
-from django.shortcuts import render
+"""The Billing tab (Owners only): a period's usage, the plans, and switching between them.
+
+Every number comes from billing.selectors (the period's counters and the UsageDaily rollups), so
+the tab costs a fixed number of queries whatever the volume.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import team_member_required
 from accounts.roles import Perm
+from billing import selectors, services
+from billing.charts import daily_chart
+from billing.forms import PeriodForm, PlanChoiceForm, last_day, period_key
+from billing.models import BillingEvent, BillingPeriod, Plan, Subscription, UsageAlert
+
+BREAKDOWN_ROWS = 10  # per table; the CSV export has them all
+HISTORY_ROWS = 15
+USAGE_CSV_URL = "/api/v1/billing/usage.csv"
+
+
+@dataclass(frozen=True)
+class PlanOption:
+    """A plan as the comparison table offers it to this team."""
+
+    plan: Plan
+    action: str  # "current", "upgrade", "downgrade", "scheduled" (the pending switch) or "contact" (sales)
+    needs_card: bool = False
+
+
+def plan_option(plan: Plan, subscription: Subscription) -> PlanOption:
+    if plan.pk == subscription.plan_id:
+        return PlanOption(plan, "current")
+    if not plan.self_serve:
+        return PlanOption(plan, "contact")
+    if plan.pk == subscription.pending_plan_id:
+        return PlanOption(plan, "scheduled")
+    if plan.sort_order > subscription.plan.sort_order:  # the rule services.switch_plan applies
+        return PlanOption(plan, "upgrade", needs_card=plan.requires_card and not subscription.card_on_file)
+    return PlanOption(plan, "downgrade")
 
 
 @team_member_required(Perm.MANAGE_BILLING)
 def billing_overview(request):
-    return render(request, "billing/billing.html")
+    team, now = request.team, timezone.now()
+    current = selectors.open_period(team, now)
+    periods = list(selectors.team_periods(team))
+    if "period" in request.GET:
+        form = PeriodForm(request.GET, periods=periods, current=current)
+        if not form.is_valid():
+            raise Http404("This team has no billing period starting on that day.")
+        period = form.cleaned_data["period"]
+    else:
+        form = PeriodForm(initial={"period": period_key(current)}, periods=periods, current=current)
+        period = current
+    subscription = selectors.current_subscription(team)
+    plans = list(selectors.public_plans())
+    context = {
+        "subscription": subscription,
+        "period_form": form,
+        "has_past_periods": len(periods) > 1,
+        "plans": [plan_option(plan, subscription) for plan in plans],
+        "history": _history(selectors.billing_history(team, limit=HISTORY_ROWS), plans),
+        "sales_email": settings.SALES_EMAIL,
+        **_period_context(period, now),
+    }
+    return render(request, "billing/billing.html", context)
+
+
+def _period_context(period: BillingPeriod, now: datetime) -> dict:
+    summary = selectors.usage_summary(period, now)  # the numbers /api/v1/billing/usage answers too
+    is_current = period.start <= now < period.end
+    days = [(date.fromisoformat(d["date"]), d["billable"], d["non_billable"]) for d in summary["daily"]]
+    chart = daily_chart(days, slots=(last_day(period) - period.start.date()).days + 1)
+    has_usage = bool(period.requests_used or chart.total_billable or chart.total_non_billable)
+    context = {
+        "period": period,
+        "period_last_day": last_day(period),
+        "is_current": is_current,
+        "days_left": (period.end.date() - now.date()).days if is_current else None,
+        "requests": _meter(period.requests_used, period.request_allowance),
+        "vehicles": _meter(period.vehicles_active, period.vehicle_allowance),
+        "accrued_cents": summary["accrued_cents"],
+        "projected_cents": summary["projected_cents"],
+        "chart": chart,
+        "has_usage": has_usage,
+        "csv_url": f"{USAGE_CSV_URL}?period={period_key(period)}",
+    }
+    if has_usage:  # a new team's empty state needs none of these
+        for name, rows in [
+            ("by_application", selectors.usage_by_application(period)),
+            ("by_endpoint", selectors.usage_by_endpoint(period)),
+            ("by_vehicle", selectors.usage_by_vehicle(period)),
+        ]:
+            context[name] = rows[:BREAKDOWN_ROWS]
+            context[f"{name}_more"] = max(len(rows) - BREAKDOWN_ROWS, 0)
+    return context
+
+
+def _meter(used: int, allowance: int | None) -> dict:
+    percent = min(100, used * 100 // allowance) if allowance else None
+    return {"used": used, "allowance": allowance, "percent": percent}
+
+
+def _history(events: list[BillingEvent], plans: list[Plan]) -> list[dict]:
+    names = {plan.code: plan.name for plan in plans}
+    return [{"event": event, "text": describe_event(event, names)} for event in events]
+
+
+def describe_event(event: BillingEvent, plan_names: dict[str, str]) -> str:
+    """One line for the billing history, from the event's before/after snapshots."""
+    before, after, kind = event.before or {}, event.after or {}, event.kind
+
+    def name(code):
+        return plan_names.get(code, code or "no plan")
+
+    if kind == BillingEvent.Kind.PLAN_CHANGED:
+        return f"Plan changed from {name(before.get('plan'))} to {name(after.get('plan'))}"
+    if kind == BillingEvent.Kind.PLAN_CHANGE_SCHEDULED:
+        when = after.get("pending_at", "")[:10]
+        return f"Switch to {name(after.get('pending_plan'))} scheduled" + (f" for {_day(when)}" if when else "")
+    if kind == BillingEvent.Kind.PLAN_CHANGE_CANCELED:
+        return f"Scheduled switch to {name(before.get('pending_plan'))} canceled"
+    if kind == BillingEvent.Kind.LIMIT_REACHED:
+        limit = after.get("limit")
+        label = UsageAlert.Kind(limit).label if limit in UsageAlert.Kind.values else limit
+        return f"Limit reached: {label}"
+    if kind == BillingEvent.Kind.PERIOD_OPENED:
+        return f"Period opened on {name(after.get('plan'))}"
+    return event.get_kind_display()
+
+
+def _day(iso_date: str) -> str:
+    try:
+        return f"{date.fromisoformat(iso_date):%-d %B %Y}"
+    except ValueError:
+        return iso_date
+
+
+@require_http_methods(["GET", "POST"])
+@team_member_required(Perm.MANAGE_BILLING)
+def plan_switch(request):
+    """GET `?plan=<code>`: what switching to that plan means, with a confirm button; POST `plan`: switch."""
+    form = PlanChoiceForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        raise Http404("No such plan.")
+    plan = form.cleaned_data["plan"]
+    if request.method == "POST":
+        return _switch(request, plan)
+    subscription = selectors.current_subscription(request.team)
+    option = plan_option(plan, subscription)
+    if option.action == "current":
+        messages.info(request, f"You are on {plan.name} already.")
+        return redirect("billing")
+    context = {
+        "option": option,
+        "plan": plan,
+        "subscription": subscription,
+        "period": selectors.open_period(request.team),
+        "sales_email": settings.SALES_EMAIL,
+    }
+    return render(request, "billing/plan_switch.html", context)
+
+
+def _switch(request, plan: Plan):
+    try:
+        subscription = services.switch_plan(actor=request.membership, plan_code=plan.code)
+    except services.PlanChangeError as error:
+        messages.error(request, str(error))
+        return redirect("billing")
+    if subscription.plan_id == plan.pk:
+        messages.success(
+            request,
+            f"You're on {plan.name} now: {_amount(plan.request_allowance)} billable requests and "
+            f"{_amount(plan.vehicle_allowance)} active vehicles for the rest of this period.",
+        )
+    else:
+        messages.success(
+            request,
+            f"Switches to {plan.name} on {subscription.pending_at:%-d %B %Y}. You can cancel the switch until then.",
+        )
+    return redirect("billing")
+
+
+def _amount(allowance: int | None) -> str:
+    return "unlimited" if allowance is None else f"{allowance:,}"
+
+
+@require_POST
+@team_member_required(Perm.MANAGE_BILLING)
+def plan_change_cancel(request):
+    try:
+        subscription = services.cancel_plan_change(actor=request.membership)
+    except services.PlanChangeError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Scheduled switch canceled: you stay on {subscription.plan.name}.")
+    return redirect("billing")
 
 
 @team_member_required()

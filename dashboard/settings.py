@@ -202,6 +202,7 @@ EMAIL_FILE_PATH = ("/" if EMAIL_URL.startswith("file:///") else "") + _email["EM
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Ignition <noreply@ignition.localhost>")
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 ADMINS = [("Ops", addr) for addr in envlist("ADMINS", "")]
+SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Contact sales" for Enterprise
 
 # Teams
 INVITATION_TTL_HOURS = envint("INVITATION_TTL_HOURS", 7 * 24)

@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from accounts import selectors
 from accounts.decorators import team_member_required
 from accounts.roles import Perm, role_can
+from billing.selectors import open_period
 
 
 def home(request):
@@ -27,6 +28,8 @@ def overview(request):
         "audit_events": selectors.recent_audit_events(team, limit=8)
         if role_can(request.membership.role, Perm.VIEW_AUDIT_LOG)
         else None,
+        # Billing numbers are for Owners only (DESIGN §8); other roles see no usage card.
+        "usage_period": open_period(team) if role_can(request.membership.role, Perm.MANAGE_BILLING) else None,
     }
     return render(request, "dashboard/overview.html", context)
 

@@ -166,3 +166,15 @@ def test_the_sweep_sends_alerts_whose_task_was_lost(owner_membership, team):
     assert send_pending_usage_alerts() == 2
     assert send_pending_usage_alerts() == 0
     assert sorted(len(m.to) for m in mail.outbox) == [1, 1]
+
+
+def test_after_an_upgrade_the_new_allowances_thresholds_alert_again(with_card, team):
+    count_requests(team, 80)
+    services.switch_plan(actor=with_card, plan_code="payg")
+    # Jump close to the new 80% mark without 1,500 more requests (this test is about the alerts only).
+    BillingPeriod.objects.filter(team=team).update(requests_used=1599)
+
+    count_requests(team, 1)
+
+    alerts_raised = set(UsageAlert.objects.filter(period__team=team).values_list("kind", "allowance"))
+    assert alerts_raised == {("requests_80", 100), ("requests_80", 2000)}

@@ -18,7 +18,7 @@ TABS = ["Overview", "Applications", "Vehicles", "Billing", "Team", "Garage"]
         ("overview", "Getting started"),
         ("application_list", "No applications yet"),
         ("vehicle_list", "No vehicles are connected to your applications yet"),
-        ("billing", "Usage and plan switching"),
+        ("billing", "No API usage yet this period"),
         ("team", "Members"),
         ("garage", "Free calls for early-stage startups"),
     ],

@@ -1,0 +1,73 @@
+"""Money formatting, plan wording and the dashboard's usage banner."""
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils import timezone
+
+from accounts.roles import Perm, role_can
+from billing.forms import last_day
+from billing.metering import alert_threshold
+from billing.models import UsageAlert
+
+register = template.Library()
+
+
+@register.filter
+def cents(value) -> str:
+    """Integer cents as dollars: 1234 → "$12.34", 123456 → "$1,234.56"."""
+    if value is None or value == "":
+        return ""
+    value = int(value)
+    dollars, rest = divmod(abs(value), 100)
+    return f"{'-' if value < 0 else ''}${dollars:,}.{rest:02d}"
+
+
+@register.filter
+def allowance(value) -> str:
+    """An allowance for people: None (no limit) reads "Unlimited"."""
+    return "Unlimited" if value is None else intcomma(value)
+
+
+register.filter("last_day", last_day)  # a period's last day (its end is the exclusive midnight after it)
+
+
+@register.filter
+def support_channels(channels) -> str:
+    """["phone", "chat", "email"] → "Phone, chat and email"."""
+    names = [str(channel) for channel in channels or []]
+    if not names:
+        return "—"
+    text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return text[:1].upper() + text[1:]
+
+
+@register.inclusion_tag("billing/_usage_banner.html", takes_context=True)
+def usage_banner(context) -> dict:
+    """Owners see the current period's usage alerts that still hold; one query for them, none for anyone else."""
+    membership = context.get("current_membership")  # set by accounts' context processor for signed-in users
+    if membership is None or not role_can(membership.role, Perm.MANAGE_BILLING):
+        return {"banners": []}
+    request = context.get("request")
+    on_billing_tab = getattr(getattr(request, "resolver_match", None), "url_name", None) == "billing"
+    return {"banners": usage_banners(membership.team_id), "link_to_billing": not on_billing_tab}
+
+
+def usage_banners(team_id: int, now=None) -> list[dict]:
+    """The alerts of the team's current period whose condition still holds (an upgrade lifts a 100% alert)."""
+    now = now or timezone.now()
+    alerts = UsageAlert.objects.filter(
+        period__team_id=team_id, period__start__lte=now, period__end__gt=now
+    ).select_related("period")
+    kinds = {alert.kind: alert.period for alert in alerts}
+    banners = []
+    period = kinds.get(UsageAlert.Kind.REQUESTS_100) or kinds.get(UsageAlert.Kind.REQUESTS_80)
+    if period is not None and period.request_allowance:
+        used, limit = period.requests_used, period.request_allowance
+        if used >= limit:
+            banners.append({"level": "error", "kind": "requests_100", "period": period})
+        elif used >= alert_threshold(limit):
+            banners.append({"level": "warning", "kind": "requests_80", "period": period})
+    period = kinds.get(UsageAlert.Kind.VEHICLES_100)
+    if period is not None and period.vehicle_allowance and period.vehicles_active >= period.vehicle_allowance:
+        banners.append({"level": "error", "kind": "vehicles_100", "period": period})
+    return banners
