@@ -196,3 +196,24 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.target}"
+
+
+class PersonalAccessToken(models.Model):
+    """A user's token for the dashboard's JSON API in one team: it acts as the user, with their current role there."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="personal_access_tokens")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)  # HMAC-SHA256 hex with CREDENTIAL_PEPPER
+    hint = models.CharField(max_length=8)  # last characters, to tell tokens apart in the UI
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)  # refreshed at most once a minute
+    expires_at = models.DateTimeField(null=True, blank=True)  # null: never expires
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "team", "revoked_at"], name="pat_user_team_revoked")]
+
+    def __str__(self):
+        return f"{self.name} (••••{self.hint})"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.views import applications, team
+from accounts.views import applications, team, tokens
 
 urlpatterns = [
     path("team/", team.team_page, name="team"),
@@ -14,6 +14,9 @@ urlpatterns = [
     path("team/members/<int:membership_id>/role/", team.member_role, name="member_role"),
     path("team/members/<int:membership_id>/remove/", team.member_remove, name="member_remove"),
     path("invitations/<str:token>/", team.invitation, name="invitation"),
+    path("settings/tokens/", tokens.token_list, name="personal_tokens"),
+    path("settings/tokens/new/", tokens.token_create, name="personal_token_create"),
+    path("settings/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="personal_token_revoke"),
     path("applications/", applications.application_list, name="application_list"),
     path("applications/new/", applications.application_create, name="application_create"),
     path("applications/<uuid:client_id>/", applications.application_detail, name="application_detail"),

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("vehicles.connect.urls")),
     path("", include("vehicles.api.urls")),  # /v2.0/... Smartcar-compatible API
     path("", include("billing.urls")),
+    path("api/v1/", include("billing.api_urls")),
 ]

@@ -11,7 +11,7 @@ import pytest
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from accounts import applications, selectors, teams
+from accounts import applications, personal_tokens, selectors, teams
 from accounts.models import (
     Application,
     AuditEvent,
@@ -41,7 +41,7 @@ NOT_ID_SCOPED = {
     "invitation": "its token is the credential from the emailed link, for someone not yet in the team",
 }
 # Every id-like URL parameter, and how to name the object of the same kind in team A and team B.
-KNOWN_KWARGS = {"membership_id", "invitation_id", "client_id", "redirect_uri_id", "connection_id"}
+KNOWN_KWARGS = {"membership_id", "invitation_id", "client_id", "redirect_uri_id", "connection_id", "token_id"}
 # A sanity check on the walk itself: it must reach at least these.
 EXPECTED_AMONG_WALKED = {
     "application_detail",
@@ -57,6 +57,7 @@ EXPECTED_AMONG_WALKED = {
     "member_role",
     "member_remove",
     "vehicle_disconnect",
+    "personal_token_revoke",
 }
 MISSING = {
     "membership_id": 987654,
@@ -64,6 +65,7 @@ MISSING = {
     "client_id": uuid.uuid4(),
     "redirect_uri_id": 987654,
     "connection_id": 987654,
+    "token_id": 987654,
 }
 # Everything any form might want, so that an unscoped view would act rather than stop at validation.
 POST_DATA = {
@@ -111,6 +113,7 @@ def team_b(other_team):
     applications.set_application_editors(actor=owner, application=application, user_ids=[editor.user_id])
     invitation, _ = teams.invite_member(actor=owner, email="rival-invitee@example.com", role=Role.ADMIN)
     connection = connect_a_vehicle(application, "RIVAL")
+    token, _ = personal_tokens.create_personal_token(actor=owner, name="Rival token", expires_in_days=None)
     return {
         "team": other_team,
         "application": application,
@@ -123,6 +126,7 @@ def team_b(other_team):
             # The default one: removing it would also move the default, so any leak shows twice.
             "redirect_uri_id": one.pk,
             "connection_id": connection.pk,
+            "token_id": token.pk,
         },
         "other_redirect_uri": two,
     }
@@ -139,6 +143,7 @@ def team_a(team, owner, make_member):
     )
     invitation, _ = teams.invite_member(actor=owner_membership, email="acme-invitee@example.com", role=Role.VIEWER)
     connection = connect_a_vehicle(application, "ACME")
+    token, _ = personal_tokens.create_personal_token(actor=owner_membership, name="Acme token", expires_in_days=None)
     return {
         "owner": owner_membership,
         "ids": {
@@ -147,6 +152,7 @@ def team_a(team, owner, make_member):
             "client_id": application.client_id,
             "redirect_uri_id": redirect_uri.pk,
             "connection_id": connection.pk,
+            "token_id": token.pk,
         },
     }
 
