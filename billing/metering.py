@@ -221,7 +221,7 @@ def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint,
         occurred_at=now,
     )
     day = now.date()
-    _add_daily(period.pk, day, application_id, vehicle_id, endpoint, billable=1, amount_cents=price)
+    _add_daily(period.pk, day, application_id, vehicle_id, endpoint, billable=1, amount_cents=price, unit_price=price)
     _check_alerts(period, state, activated)
     return Reservation(
         request_id=request_id,
@@ -258,6 +258,7 @@ def release(reservation: Reservation) -> None:
             reservation.endpoint,
             billable=-1,
             amount_cents=-reservation.unit_price_cents,
+            unit_price=reservation.unit_price_cents,
         )
 
 
@@ -270,14 +271,20 @@ def record_unbilled(
     _add_daily(period.pk, now.date(), application_id, vehicle_id, endpoint, non_billable=1)
 
 
-def _add_daily(period_id, day, application_id, vehicle_id, endpoint, *, billable=0, non_billable=0, amount_cents=0):
-    """Upsert the rollup row: an UPDATE, and an INSERT the first time (retried if a concurrent one won)."""
+def _add_daily(
+    period_id, day, application_id, vehicle_id, endpoint, *, billable=0, non_billable=0, amount_cents=0, unit_price=0
+):
+    """Upsert the rollup row: an UPDATE, and an INSERT the first time (retried if a concurrent one won).
+
+    Rows are per unit price too, so a period that changed price (an upgrade) is invoiced line by line exactly.
+    """
     key = {
         "period_id": period_id,
         "day": day,
         "application_key": application_id or 0,
         "vehicle_key": vehicle_id or 0,
         "endpoint": endpoint,
+        "unit_price_cents": unit_price,
     }
     changes = {
         "billable": F("billable") + billable,

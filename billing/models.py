@@ -129,6 +129,7 @@ class UsageDaily(models.Model):
     application_key = models.PositiveBigIntegerField(default=0)  # the application's id, kept if it is deleted
     vehicle_key = models.PositiveBigIntegerField(default=0)
     endpoint = models.CharField(max_length=64)
+    unit_price_cents = models.PositiveIntegerField(default=0)  # what each billable request here cost
     billable = models.PositiveIntegerField(default=0)
     non_billable = models.PositiveIntegerField(default=0)
     amount_cents = models.PositiveBigIntegerField(default=0)
@@ -136,7 +137,8 @@ class UsageDaily(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["period", "day", "application_key", "vehicle_key", "endpoint"], name="usage_daily_unique"
+                fields=["period", "day", "application_key", "vehicle_key", "endpoint", "unit_price_cents"],
+                name="usage_daily_unique",
             )
         ]
 
