@@ -189,7 +189,7 @@ def reserve(
 
 def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint, now) -> Reservation:
     counted = (
-        BillingPeriod.objects.filter(pk=period.pk)
+        BillingPeriod.objects.filter(pk=period.pk, status=BillingPeriod.Status.OPEN)  # a closed period is frozen
         .filter(Q(request_allowance__isnull=True) | Q(requests_used__lt=F("request_allowance")))
         .update(requests_used=F("requests_used") + 1, accrued_cents=F("accrued_cents") + F("unit_price_cents"))
     )

@@ -190,3 +190,52 @@ class BillingEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} for {self.team} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class InvoiceSequence(models.Model):
+    """The last invoice number issued in a year: numbers are sequential per deployment (INV-2026-000123)."""
+
+    year = models.PositiveSmallIntegerField(unique=True)
+    last = models.PositiveIntegerField(default=0)
+
+
+class Invoice(models.Model):
+    """One invoice per closed period (unique), with the lines rating produced. Issued invoices are not edited."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"  # issued, waiting for its payment
+        PAID = "paid", "Paid"
+        PAST_DUE = "past_due", "Past due"
+        VOID = "void", "Void"
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="invoices")
+    period = models.OneToOneField(BillingPeriod, on_delete=models.PROTECT, related_name="invoice")
+    number = models.CharField(max_length=20, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    currency = models.CharField(max_length=3, default="usd")
+    subtotal_cents = models.BigIntegerField()
+    credit_cents = models.BigIntegerField(default=0)
+    total_cents = models.BigIntegerField()
+    issued_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(total_cents__gte=0), name="invoice_total_not_negative")]
+
+    def __str__(self):
+        return self.number
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=16)  # usage, minimum, credit
+    description = models.CharField(max_length=200)
+    quantity = models.PositiveBigIntegerField()
+    unit_price_cents = models.DecimalField(max_digits=14, decimal_places=4)
+    amount_cents = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_unique_position")]

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing import alerts, services
+from billing import alerts, closing, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -21,3 +21,8 @@ def send_pending_usage_alerts() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
 def open_billing_periods() -> int:
     return services.open_due_periods()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=900)
+def close_billing_periods() -> int:
+    return len(closing.close_due_periods())

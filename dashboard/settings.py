@@ -203,6 +203,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Ignition <noreply@ign
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 ADMINS = [("Ops", addr) for addr in envlist("ADMINS", "")]
 SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Contact sales" for Enterprise
+# A period closes (and is invoiced) this long after its end, so requests in flight at the boundary finish.
+BILLING_CLOSE_GRACE_SECONDS = envint("BILLING_CLOSE_GRACE_SECONDS", 3600)
 
 # Teams
 INVITATION_TTL_HOURS = envint("INVITATION_TTL_HOURS", 7 * 24)

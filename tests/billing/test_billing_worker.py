@@ -5,7 +5,7 @@ from django_celery_beat.models import PeriodicTask
 
 from billing import metering
 from billing.models import BillingPeriod, UsageAlert
-from billing.tasks import open_billing_periods, send_pending_usage_alerts, send_usage_alert
+from billing.tasks import close_billing_periods, open_billing_periods, send_pending_usage_alerts, send_usage_alert
 from tests.factories import TeamFactory
 
 
@@ -51,8 +51,9 @@ def test_beat_has_the_billing_tasks_registered_by_migration():
     tasks = dict(PeriodicTask.objects.values_list("task", "interval__every"))
     assert tasks["billing.tasks.open_billing_periods"] == 15 * 60
     assert tasks["billing.tasks.send_pending_usage_alerts"] == 5 * 60
+    assert tasks["billing.tasks.close_billing_periods"] == 5 * 60
 
 
 def test_billing_tasks_are_acknowledged_late():
-    for task in (open_billing_periods, send_pending_usage_alerts, send_usage_alert):
+    for task in (open_billing_periods, send_pending_usage_alerts, send_usage_alert, close_billing_periods):
         assert task.acks_late is True and task.reject_on_worker_lost is True

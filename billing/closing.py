@@ -1,0 +1,111 @@
+"""Closing billing periods: freeze the usage, rate it, issue exactly one invoice, open the next period.
+
+A period closes once `end + BILLING_CLOSE_GRACE` has passed (the grace lets requests in flight at
+the boundary finish). Each period closes in its own transaction under its row lock; a closed
+period is skipped, so the beat task and `manage.py close_billing_periods` can run twice or at
+the same time without a second invoice (the invoice is also unique per period in the database).
+A $0 invoice is issued and marked paid at once, without touching Stripe. Charging an invoice
+that has something to pay is the payments issue's next step.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing import metering
+from billing.models import BillingEvent, BillingPeriod, Invoice, InvoiceLine, InvoiceSequence, UsageDaily
+from billing.rating import UsageLine, endpoint_family, rate
+
+
+def close_grace() -> timedelta:
+    return timedelta(seconds=settings.BILLING_CLOSE_GRACE_SECONDS)
+
+
+def due_period_ids(now: datetime) -> list[int]:
+    cutoff = now - close_grace()
+    return list(
+        BillingPeriod.objects.filter(status=BillingPeriod.Status.OPEN, end__lte=cutoff)
+        .order_by("end", "id")
+        .values_list("pk", flat=True)
+    )
+
+
+def close_due_periods(now: datetime | None = None) -> list[Invoice]:
+    """Close every period past its end and grace; the invoices issued now (none for periods already closed)."""
+    now = now or timezone.now()
+    issued = []
+    for period_id in due_period_ids(now):
+        invoice = close_period(period_id, now=now)
+        if invoice is not None:
+            issued.append(invoice)
+    return issued
+
+
+def usage_lines(period: BillingPeriod) -> list[UsageLine]:
+    """The period's billable usage per endpoint family and unit price, from the rollups."""
+    rows = (
+        UsageDaily.objects.filter(period=period, billable__gt=0)
+        .values("endpoint", "unit_price_cents")
+        .annotate(quantity=Sum("billable"))
+    )
+    return [UsageLine(endpoint_family(row["endpoint"]), row["quantity"], row["unit_price_cents"]) for row in rows]
+
+
+def close_period(period_id: int, *, now: datetime) -> Invoice | None:
+    """Close one period and issue its invoice; None if it was closed already (or isn't due)."""
+    with transaction.atomic():
+        period = BillingPeriod.objects.select_for_update(of=("self",)).select_related("plan").get(pk=period_id)
+        if period.status != BillingPeriod.Status.OPEN or period.end + close_grace() > now:
+            return None
+        rating = rate(usage_lines(period))
+        invoice = Invoice.objects.create(
+            team_id=period.team_id,
+            period=period,
+            number=_next_number(now.year),
+            subtotal_cents=rating.subtotal_cents,
+            credit_cents=rating.credit_cents,
+            total_cents=rating.total_cents,
+            issued_at=now,
+            status=Invoice.Status.PAID if rating.total_cents == 0 else Invoice.Status.OPEN,
+            paid_at=now if rating.total_cents == 0 else None,
+        )
+        InvoiceLine.objects.bulk_create(
+            InvoiceLine(
+                invoice=invoice,
+                position=position,
+                kind=line.kind,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price_cents=line.unit_price_cents,
+                amount_cents=line.amount_cents,
+            )
+            for position, line in enumerate(rating.lines, start=1)
+        )
+        period.status, period.closed_at = BillingPeriod.Status.CLOSED, now
+        period.save(update_fields=["status", "closed_at"])
+        BillingEvent.objects.create(
+            team_id=period.team_id,
+            period=period,
+            kind=BillingEvent.Kind.PERIOD_CLOSED,
+            after={
+                "invoice": invoice.number,
+                "requests_used": period.requests_used,
+                "vehicles_active": period.vehicles_active,
+                "total_cents": invoice.total_cents,
+            },
+        )
+    # The next period opens now (applying a scheduled plan change), not at the team's next request.
+    metering.current_period(period.team_id, max(now, period.end))
+    return invoice
+
+
+def _next_number(year: int) -> str:
+    """The next invoice number of the year, under the sequence row's lock (sequential, no gaps on success)."""
+    InvoiceSequence.objects.get_or_create(year=year)
+    sequence = InvoiceSequence.objects.select_for_update().get(year=year)
+    sequence.last += 1
+    sequence.save(update_fields=["last"])
+    return f"INV-{year}-{sequence.last:06d}"
