@@ -3,7 +3,7 @@ because editing them by hand would make the books disagree with the usage events
 
 from django.contrib import admin
 
-from billing.models import BillingEvent, BillingPeriod, Plan, Subscription
+from billing.models import BillingEvent, BillingPeriod, Invoice, InvoiceLine, Plan, Subscription
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -54,3 +54,24 @@ class BillingEventAdmin(ReadOnlyAdmin):
     search_fields = ["team__name", "actor__email"]
     list_select_related = ["team", "actor", "period"]
     date_hierarchy = "created_at"
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    max_num = 0
+    fields = ["position", "kind", "description", "quantity", "unit_price_cents", "amount_cents"]
+    readonly_fields = fields
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    """Issued invoices are never edited: voiding and marking paid come with the payments and Enterprise issues."""
+
+    list_display = ["number", "team", "period", "total_cents", "status", "issued_at", "paid_at"]
+    list_filter = ["status"]
+    search_fields = ["number", "team__name"]
+    list_select_related = ["team", "period"]
+    date_hierarchy = "issued_at"
+    inlines = [InvoiceLineInline]

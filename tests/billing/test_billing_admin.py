@@ -49,3 +49,17 @@ def test_developers_cannot_open_the_billing_admin(client, owner):
         response = client.get(url, follow=True)
         assert response.redirect_chain and response.redirect_chain[-1][0] == "/overview/", url
         assert "Ignition back office" not in response.content.decode(), url
+
+
+def test_invoices_show_with_their_lines_and_cannot_be_edited(staff_client, team):
+    from datetime import timedelta
+
+    from billing.closing import close_period
+    from billing.models import Invoice
+
+    period = metering.current_period(team.pk)
+    invoice = close_period(period.pk, now=period.end + timedelta(hours=2))
+    page = staff_client.get(f"/admin/billing/invoice/{invoice.pk}/change/")
+    assert page.status_code == 200 and invoice.number in page.content.decode()
+    assert staff_client.post(f"/admin/billing/invoice/{invoice.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Invoice.objects.filter(pk=invoice.pk).exists()
