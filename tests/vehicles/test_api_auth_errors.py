@@ -248,3 +248,33 @@ def test_posts_and_deletes_need_no_csrf_token(api):
     assert request(client, "POST", api.base + "/security", token=api.token, body={"action": "LOCK"}).status_code == 200
     assert request(client, "POST", api.base + "/batch", token=api.token, body={"requests": []}).status_code == 200
     assert request(client, "DELETE", api.base + "/application", token=api.token).status_code == 200
+
+
+def test_a_provider_rate_limit_always_says_when_to_retry(client, api):
+    api.provider.failures["odometer"] = VehicleError("RATE_LIMIT", "VEHICLE")
+    api.provider.failures["vin"] = VehicleError("RATE_LIMIT", "VEHICLE", retry_after=7)
+    assert request(client, "GET", api.base + "/odometer", token=api.token)["Retry-After"] == "60"
+    assert request(client, "GET", api.base + "/vin", token=api.token)["Retry-After"] == "7"
+    batch = request(client, "POST", api.base + "/batch", token=api.token, body={"requests": [{"path": "/vin"}]})
+    assert batch.json()["responses"][0]["headers"]["retry-after"] == "7"
+
+
+# Found by Schemathesis and by hand: inputs that used to answer 500.
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/charge/limit", '{"limit": 1' + "0" * 400 + "}"),
+        ("/navigation/destination", '{"latitude": 1' + "0" * 400 + ', "longitude": 1}'),
+        ("/security", "[" * 100_000 + "]" * 100_000),
+        ("/batch", '{"requests": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ],
+)
+def test_absurd_bodies_are_validation_errors(client, api, path, body):
+    response = request(client, "POST", api.base + path, token=api.token, raw_body=body)
+    assert_envelope(response, "VALIDATION", response.json()["code"], 400)
+
+
+@pytest.mark.parametrize("query", ["offset=9223372036854775808", "offset=2147483648", "limit=5&offset=-1"])
+def test_out_of_range_paging_is_a_validation_error(client, api, query):
+    response = request(client, "GET", f"/v2.0/vehicles?{query}", token=api.token)
+    assert assert_envelope(response, "VALIDATION", "PARAMETER", 400)["detail"][0]["field"] == "offset"

@@ -188,3 +188,12 @@ def test_another_applications_token_sees_only_its_own(client, api, management):
 
 def test_management_rejects_other_methods(client, api, management):
     assert_envelope(request(client, "POST", URL, headers=management), "RESOURCE_NOT_FOUND", "PATH", 404)
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-01-01T00:00:00"])
+def test_a_cursor_with_an_impossible_date_is_a_validation_error(client, api, management, stamp):
+    import uuid
+
+    cursor = base64.urlsafe_b64encode(f"{stamp}|{uuid.uuid4()}".encode()).decode()
+    response = request(client, "GET", f"{URL}?cursor={cursor}", headers=management)
+    assert assert_envelope(response, "VALIDATION", "PARAMETER", 400)["detail"][0]["field"] == "cursor"

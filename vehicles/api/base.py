@@ -23,6 +23,7 @@ from vehicles.errors import ApiError, error_response
 logger = logging.getLogger("vehicles.api")
 
 UNKNOWN_ENDPOINT = "unknown"
+DEFAULT_RETRY_AFTER = 60  # seconds, for a provider's rate limit that doesn't say
 
 
 @dataclass
@@ -104,7 +105,9 @@ def as_api_error(exc: Exception, request_id: str) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, vehicle_error_class()):
-        return ApiError(exc.type, exc.code, description=exc.description)
+        # A 429 always says when to retry (SDKs read Retry-After); a provider may not know, so default it.
+        retry_after = getattr(exc, "retry_after", None) or (DEFAULT_RETRY_AFTER if exc.type == "RATE_LIMIT" else None)
+        return ApiError(exc.type, exc.code, description=exc.description, retry_after=retry_after)
     logger.exception("Unhandled error in vehicle API request %s", request_id)
     return ApiError("SERVER", "INTERNAL")
 
@@ -162,7 +165,11 @@ def parse_uuid(raw: str, field: str) -> uuid.UUID:
         raise validation_error(field, f"{field} must be a UUID.", code=None) from exc
 
 
-def query_int(request, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+# Query integers beyond this could not reach the database (a 64-bit OFFSET) and mean nothing here anyway.
+QUERY_INT_MAX = 2**31 - 1
+
+
+def query_int(request, name: str, default: int, *, minimum: int, maximum: int = QUERY_INT_MAX) -> int:
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return default
@@ -170,9 +177,8 @@ def query_int(request, name: str, default: int, *, minimum: int, maximum: int | 
         value = int(raw)
     except ValueError as exc:
         raise validation_error(name, f"{name} must be an integer.") from exc
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise validation_error(name, f"{name} must be {bound}.")
+    if not minimum <= value <= maximum:
+        raise validation_error(name, f"{name} must be between {minimum} and {maximum}.")
     return value
 
 
@@ -180,7 +186,7 @@ def json_body(request) -> dict:
     """The request's JSON object body, or 400 VALIDATION."""
     try:
         body = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         raise validation_error("body", "The request body must be a JSON object.", code=None) from exc
     if not isinstance(body, dict):
         raise validation_error("body", "The request body must be a JSON object.", code=None)
@@ -190,12 +196,13 @@ def json_body(request) -> dict:
 def number_field(body: dict, name: str, *, low: float, high: float) -> float:
     """A number (or numeric string, as the Node SDK sends) within [low, high]."""
     value = body.get(name)
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            value = None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        value = None
+    try:
+        value = float(value) if value is not None else None
+    except (ValueError, OverflowError):  # OverflowError: an integer too large for a float
+        value = None
+    if value is None or not math.isfinite(value):
         raise validation_error(name, f"{name} must be a number.")
     if not low <= value <= high:
         raise validation_error(name, f"{name} must be between {low:g} and {high:g}.")

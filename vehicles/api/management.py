@@ -8,7 +8,7 @@ Paging is a cursor over (connectedAt, vehicleId), newest first, opaque to the cl
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import Min, Q
@@ -44,10 +44,11 @@ def _decode_cursor(cursor: str) -> Q:
         stamp, _, vehicle_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         connected_at = datetime.fromisoformat(stamp)
         vehicle_uuid = parse_uuid(vehicle_id, "cursor")
-    except (binascii.Error, UnicodeDecodeError, ValueError, ApiError) as exc:
+        if connected_at.tzinfo is None:
+            raise ValueError("naive")
+        connected_at = connected_at.astimezone(UTC)  # OverflowError for 0001-01-01+14:00 and the like
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, ApiError) as exc:
         raise validation_error("cursor", "cursor is not one this API returned.") from exc
-    if connected_at.tzinfo is None:
-        raise validation_error("cursor", "cursor is not one this API returned.")
     return Q(first_connected__lt=connected_at) | Q(first_connected=connected_at, vehicle__public_id__lt=vehicle_uuid)
 
 

@@ -10,7 +10,7 @@ import re
 
 from django.urls import include, re_path
 
-from vehicles.api import management, views
+from vehicles.api import management, openapi, views
 from vehicles.api.resources import PATHS
 
 VEHICLE = r"^vehicles/(?P<vehicle_id>[^/]+)"
@@ -25,10 +25,12 @@ v2_patterns = [
     re_path(VEHICLE + r"/batch/?$", views.batch),
     re_path(VEHICLE + rf"/(?P<resource>{RESOURCE})/?$", views.vehicle_resource),
     re_path(r"^management/connections/?$", management.connections),
+    re_path(r"^openapi\.json$", openapi.schema_view, name=openapi.SCHEMA_URL_NAME),
     re_path(r"", views.path_not_found),
 ]
 
 urlpatterns = [
+    re_path(r"^docs/api/$", openapi.docs_view, name=openapi.DOCS_URL_NAME),  # Swagger UI of /v2.0/openapi.json
     re_path(r"^v2\.0/", include(v2_patterns)),
     re_path(r"^v2\.0$", views.path_not_found),
     re_path(r"^v\d+\.\d+(?:/|$)", views.version_not_found),

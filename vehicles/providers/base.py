@@ -13,11 +13,12 @@ from typing import Protocol
 class VehicleError(Exception):
     """A failure reported by the vehicle or its upstream, mapped to a Smartcar error (type, code)."""
 
-    def __init__(self, type_: str, code: str | None, description: str | None = None):
+    def __init__(self, type_: str, code: str | None, description: str | None = None, retry_after: int | None = None):
         super().__init__(f"{type_}:{code}")
         self.type = type_
         self.code = code
         self.description = description
+        self.retry_after = retry_after  # seconds, for RATE_LIMIT errors (answered as Retry-After)
 
 
 @dataclass(frozen=True)
