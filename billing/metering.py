@@ -13,7 +13,6 @@ requests count). Because the period lock is always taken first, the counters, th
 the rollups always agree, whatever the concurrency, and reservations never deadlock.
 """
 
-import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -62,12 +61,6 @@ class Reservation:
     activated_vehicle: bool = False
 
 
-def idempotent_request_id(application_id: int, key: str) -> str:
-    """The metering id of a request sent with `Idempotency-Key: key` (scoped to the application)."""
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:48]
-    return f"idem:{application_id}:{digest}"
-
-
 # --- periods and subscriptions -------------------------------------------------------------------------------------
 
 
@@ -96,22 +89,28 @@ def current_period(team_id: int, now: datetime | None = None) -> BillingPeriod:
 
 
 def open_period(team_id: int, now: datetime) -> BillingPeriod:
-    """Create the period holding `now` once, even when concurrent requests race to open it."""
+    """Create the period holding `now` once, even when concurrent requests race to open it.
+
+    The subscription row is locked while the period is created, as plan switches lock it: a switch
+    racing the rollover either lands before (and the new period takes its terms) or after (and
+    upgrades the new period too, see services._upgrade).
+    """
     from accounts.models import Team
 
     team = Team.objects.get(pk=team_id)
-    subscription = apply_due_plan_change(subscription_for(team_id), now)
+    subscription_for(team_id)
     start, end = periods.period_bounds(periods.anchor_of(team.created_at), now)
-    plan = subscription.plan
-    defaults = {
-        "end": end,
-        "plan": plan,
-        "request_allowance": plan.request_allowance,
-        "vehicle_allowance": plan.vehicle_allowance,
-        "unit_price_cents": plan.price_per_request_cents,
-    }
     try:
         with transaction.atomic():
+            subscription = apply_due_plan_change(_locked_subscription(team_id), now)
+            plan = subscription.plan
+            defaults = {
+                "end": end,
+                "plan": plan,
+                "request_allowance": plan.request_allowance,
+                "vehicle_allowance": plan.vehicle_allowance,
+                "unit_price_cents": plan.price_per_request_cents,
+            }
             period, created = BillingPeriod.objects.get_or_create(team_id=team_id, start=start, defaults=defaults)
             if created:
                 BillingEvent.objects.create(
@@ -122,16 +121,18 @@ def open_period(team_id: int, now: datetime) -> BillingPeriod:
     return BillingPeriod.objects.select_related("team__subscription").get(pk=period.pk)
 
 
+def _locked_subscription(team_id: int) -> Subscription:
+    return (
+        Subscription.objects.select_for_update(of=("self",)).select_related("plan", "pending_plan").get(team_id=team_id)
+    )
+
+
 def apply_due_plan_change(subscription: Subscription, now: datetime) -> Subscription:
     """Switch to the scheduled plan once its date has come (the period it was scheduled for has ended)."""
     if subscription.pending_plan_id is None or subscription.pending_at is None or subscription.pending_at > now:
         return subscription
     with transaction.atomic():
-        locked = (
-            Subscription.objects.select_for_update(of=("self",))
-            .select_related("plan", "pending_plan")
-            .get(pk=subscription.pk)
-        )
+        locked = _locked_subscription(subscription.team_id)
         if locked.pending_plan_id is None or locked.pending_at is None or locked.pending_at > now:
             return locked
         before = {"plan": locked.plan.code}
@@ -182,7 +183,8 @@ def reserve(
     except LimitReached as limit:
         if UsageEvent.objects.filter(request_id=request_id).exists():
             return Reservation(request_id=request_id, counted=False)  # a retry of a request counted before the limit
-        _note_limit_reached(period, limit.code)
+        if period.status == BillingPeriod.Status.OPEN:  # a closed period refuses usage without being "full"
+            _note_limit_reached(period, limit.code)
         raise
     return reservation
 
@@ -242,14 +244,22 @@ def release(reservation: Reservation) -> None:
     if not reservation.counted:
         return
     with transaction.atomic():
-        BillingPeriod.objects.filter(pk=reservation.period_id).update(
+        # The period row's lock first, as reservations take it; a period closed meanwhile is invoiced: leave it.
+        undone = BillingPeriod.objects.filter(pk=reservation.period_id, status=BillingPeriod.Status.OPEN).update(
             requests_used=F("requests_used") - 1, accrued_cents=F("accrued_cents") - reservation.unit_price_cents
         )
+        if not undone:
+            logger.warning("Not releasing request %s: its period is closed", reservation.request_id)
+            return
         UsageEvent.objects.filter(pk=reservation.event_id).delete()
+        # Whichever request activated the vehicle, it stays active only while it has a counted request.
         still_used = UsageEvent.objects.filter(period_id=reservation.period_id, vehicle_id=reservation.vehicle_id)
-        if reservation.activated_vehicle and not still_used.exists():
-            ActiveVehicle.objects.filter(period_id=reservation.period_id, vehicle_id=reservation.vehicle_id).delete()
-            BillingPeriod.objects.filter(pk=reservation.period_id).update(vehicles_active=F("vehicles_active") - 1)
+        if not still_used.exists():
+            deactivated = ActiveVehicle.objects.filter(
+                period_id=reservation.period_id, vehicle_id=reservation.vehicle_id
+            ).delete()[0]
+            if deactivated:
+                BillingPeriod.objects.filter(pk=reservation.period_id).update(vehicles_active=F("vehicles_active") - 1)
         _add_daily(
             reservation.period_id,
             reservation.day,

@@ -88,6 +88,15 @@ def _upgrade(actor: Membership, subscription: Subscription, period: BillingPerio
     period.vehicle_allowance = target.vehicle_allowance
     period.unit_price_cents = target.price_per_request_cents
     period.save(update_fields=["plan", "request_allowance", "vehicle_allowance", "unit_price_cents"])
+    # A next period opened a moment ago (the rollover racing this switch) takes the new plan too.
+    BillingPeriod.objects.filter(
+        team_id=period.team_id, start__gt=period.start, status=BillingPeriod.Status.OPEN
+    ).update(
+        plan=target,
+        request_allowance=target.request_allowance,
+        vehicle_allowance=target.vehicle_allowance,
+        unit_price_cents=target.price_per_request_cents,
+    )
     after = {"plan": target.code, **_entitlements(period)}
     _log(actor, period, BillingEvent.Kind.PLAN_CHANGED, before, after, "billing.plan_changed")
 

@@ -125,3 +125,24 @@ class RefreshToken(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)  # rotation: dies 1 minute after first use
+
+
+class IdempotentRequest(models.Model):
+    """A vehicle API request sent with an `Idempotency-Key`, and its successful answer, kept for 24 hours.
+
+    A retry with the same key gets the stored answer back (replayed: the vehicle isn't called and nothing is
+    counted again); the same key on a different request, or while the first is still running, is refused.
+    """
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    key_hash = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64)  # method, path and body of the request the key was first used for
+    created_at = models.DateTimeField(db_index=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # empty while the request runs
+    body = models.BinaryField(blank=True, default=b"")
+    headers = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["application", "key_hash"], name="idempotent_request_unique_key")
+        ]

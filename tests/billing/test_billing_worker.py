@@ -52,6 +52,7 @@ def test_beat_has_the_billing_tasks_registered_by_migration():
     assert tasks["billing.tasks.open_billing_periods"] == 15 * 60
     assert tasks["billing.tasks.send_pending_usage_alerts"] == 5 * 60
     assert tasks["billing.tasks.close_billing_periods"] == 5 * 60
+    assert tasks["vehicles.tasks.purge_idempotency_keys"] == 3600
 
 
 def test_billing_tasks_are_acknowledged_late():

@@ -33,7 +33,7 @@ def free_team():
 
 def close(now) -> str:
     out = StringIO()
-    call_command("close_billing_periods", "--now", now.isoformat(), stdout=out)
+    call_command("close_billing_periods", "--now", now.isoformat(), "--allow-future", stdout=out)
     return out.getvalue()
 
 
@@ -137,3 +137,11 @@ def test_two_closers_at_once_issue_one_invoice():
 
     assert sum(invoice is not None for invoice in results) == 1
     assert Invoice.objects.filter(period=period).count() == 1
+
+
+def test_a_future_now_needs_allow_future(free_team):
+    period = metering.current_period(free_team[0].pk)
+    with pytest.raises(CommandError, match="allow-future"):
+        call_command("close_billing_periods", "--now", (period.end + timedelta(hours=2)).isoformat())
+    period.refresh_from_db()
+    assert period.status == "open"

@@ -220,3 +220,20 @@ def test_each_alert_is_raised_once_per_period(client, fleet):
         read(client, fleet)  # refused: the 100% alert exists already
     assert UsageAlert.objects.filter(period=period_of(fleet.team)).count() == 2
     assert BillingEvent.objects.filter(team=fleet.team, kind="limit_reached").count() == 1
+
+
+def test_overlapping_failed_requests_leave_no_vehicle_active(fleet):
+    """Review finding: the request that activated a vehicle may be released before another one to it."""
+    vehicle = fleet.vehicles[0]
+    kwargs = {"team_id": fleet.team.pk, "application_id": fleet.application.pk, "vehicle_id": vehicle.pk,
+              "endpoint": "/vehicles/{id}/odometer"}  # fmt: skip
+    activator = metering.reserve(request_id="first", **kwargs)
+    follower = metering.reserve(request_id="second", **kwargs)
+    assert activator.activated_vehicle and not follower.activated_vehicle
+
+    metering.release(activator)
+    metering.release(follower)
+
+    period = period_of(fleet.team)
+    assert (period.requests_used, period.vehicles_active) == (0, 0)
+    assert_books_agree(period)

@@ -178,3 +178,14 @@ def test_after_an_upgrade_the_new_allowances_thresholds_alert_again(with_card, t
 
     alerts_raised = set(UsageAlert.objects.filter(period__team=team).values_list("kind", "allowance"))
     assert alerts_raised == {("requests_80", 100), ("requests_80", 2000)}
+
+
+def test_an_upgrade_racing_the_rollover_also_upgrades_the_period_just_opened(with_card, team):
+    """Review finding: the next period, opened a moment before the switch commits, kept the old terms."""
+    period = metering.current_period(team.pk)
+    following = metering.current_period(team.pk, period.end + timedelta(milliseconds=1))
+
+    services.switch_plan(actor=with_card, plan_code="payg")
+
+    following.refresh_from_db()
+    assert (following.plan.code, following.request_allowance, following.unit_price_cents) == ("payg", 2000, 15)

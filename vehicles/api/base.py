@@ -17,7 +17,7 @@ from functools import wraps
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from vehicles.api import metering_hook
+from vehicles.api import idempotency, metering_hook
 from vehicles.errors import ApiError, error_response
 
 logger = logging.getLogger("vehicles.api")
@@ -39,17 +39,16 @@ class ApiCall:
     reported: bool = False  # the view already reported (batch: per sub-request)
     test_mode: bool = False  # a test-mode owner's vehicles are never metered
     idempotency_key: str | None = None
+    idempotency_record: object | None = None  # the claimed IdempotentRequest, completed when answered
     counted: set[str] = field(default_factory=set)  # ids of requests a reservation counted as billable
 
     def authenticated(self, *, team_id: int, application_id: int, test_mode: bool = False) -> None:
         self.team_id, self.application_id, self.test_mode = team_id, application_id, test_mode
 
     def metering_id(self, sub_request: int | None = None) -> str:
-        """The id this request (or batch sub-request) is counted under; stable across retries with a key."""
-        base = metering_hook.metering_id(
-            request_id=self.request_id, application_id=self.application_id, idempotency_key=self.idempotency_key
-        )
-        return base if sub_request is None else f"{base}:{sub_request}"
+        """The id this request (or batch sub-request) is counted under. Retries with an Idempotency-Key are
+        replayed before they get here (vehicles/api/idempotency.py), so the request's own id is enough."""
+        return self.request_id if sub_request is None else f"{self.request_id}:{sub_request}"
 
     @contextmanager
     def metered(self, endpoint: str, *, metering_id: str | None = None):
@@ -136,9 +135,16 @@ def api_view(view):
         )
         try:
             response = view(request, call, *args, **kwargs)
+        except idempotency.Replay as replay:  # answered before under this Idempotency-Key
+            response = replay.response()
         except Exception as exc:  # the safety net: nothing leaves as Django's HTML
             response = envelope_for(exc, call.request_id)
         response["SC-Request-Id"] = call.request_id
+        if call.idempotency_record is not None:
+            try:
+                idempotency.complete(call.idempotency_record, response)
+            except Exception:
+                logger.exception("Could not store the answer to request %s for its Idempotency-Key", call.request_id)
         if not call.reported:
             try:
                 call.record(response.status_code)

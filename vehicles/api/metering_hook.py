@@ -2,7 +2,8 @@
 
 For each billable call the view reserves *before* the vehicle is called (`metered`, in
 vehicles/api/base.py): the reservation enforces the plan's limits (430 BILLING:*) and counts
-the request; a failed vehicle call releases it. When the request has been answered,
+the request; a failed vehicle call releases it. (A retry sent with an `Idempotency-Key` is
+replayed before it gets here: vehicles/api/idempotency.py.) When the request has been answered,
 `record_request` runs once (a batch: once per sub-request): anything not counted as a
 successful billable request (free endpoints, failures, test mode) is added to the team's daily
 rollup as non-billable, so the Billing tab's chart shows all traffic.
@@ -26,7 +27,6 @@ FREE = frozenset(
 )
 BATCH = "/vehicles/{id}/batch"  # the envelope is free; each sub-request is classified on its own
 VEHICLE_PREFIX = "/vehicles/{id}"
-IDEMPOTENCY_KEY_MAX = 255
 
 
 def classify(endpoint: str, method: str) -> bool:
@@ -38,19 +38,6 @@ def classify(endpoint: str, method: str) -> bool:
     if (method.upper(), endpoint) in FREE or endpoint == BATCH:
         return False
     return endpoint == VEHICLE_PREFIX or endpoint.startswith(VEHICLE_PREFIX + "/")
-
-
-def metering_id(*, request_id: str, application_id: int, idempotency_key: str | None) -> str:
-    """The id a request is counted under: the client's Idempotency-Key (per application) when it sends one."""
-    if not idempotency_key:
-        return request_id
-    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
-        raise ApiError(
-            "VALIDATION",
-            "PARAMETER",
-            detail=[{"field": "Idempotency-Key", "message": f"At most {IDEMPOTENCY_KEY_MAX} characters."}],
-        )
-    return metering.idempotent_request_id(application_id, idempotency_key)
 
 
 def reserve(*, request_id: str, team_id: int, application_id: int, vehicle_id: int, endpoint: str):

@@ -21,6 +21,7 @@ from datetime import timedelta
 from django.http import JsonResponse
 from django.utils import timezone
 
+from vehicles.api import idempotency
 from vehicles.api.auth import bearer_access
 from vehicles.api.base import (
     ApiCall,
@@ -55,6 +56,9 @@ def _begin(request, call: ApiCall, endpoint: str, method: str) -> Access:
     call.endpoint = endpoint
     access = bearer_access(request)
     call.authenticated(team_id=access.team_id, application_id=access.application_id, test_mode=access.test_mode)
+    if call.idempotency_key is not None:
+        call.idempotency_record = idempotency.claim(request, application_id=access.application_id,
+                                                    key=call.idempotency_key)  # fmt: skip
     return access
 
 

@@ -1,0 +1,10 @@
+"""Celery tasks of the vehicle API: thin wrappers, safe to run twice or concurrently."""
+
+from celery import shared_task
+
+from vehicles.api import idempotency
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
+def purge_idempotency_keys() -> int:
+    return idempotency.purge_expired()
