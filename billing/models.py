@@ -50,8 +50,14 @@ class Subscription(models.Model):
     pending_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     pending_at = models.DateTimeField(null=True, blank=True)  # when pending_plan takes over (a period's end)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    # Until the payments issue stores the Stripe PaymentMethod, this flag says whether a card is on file.
+    # Whether a card is on file: set when billing.cards stores the team's default Stripe PaymentMethod.
     card_on_file = models.BooleanField(default=False)
+    stripe_customer_id = models.CharField(max_length=64, blank=True)
+    payment_method_id = models.CharField(max_length=64, blank=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
@@ -173,6 +179,7 @@ class BillingEvent(models.Model):
         PERIOD_OPENED = "period_opened", "Period opened"
         PERIOD_CLOSED = "period_closed", "Period closed"
         PAYMENT = "payment", "Payment"
+        CARD_CHANGED = "card_changed", "Card changed"
         GRANT = "grant", "Grant"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="billing_events")
