@@ -74,7 +74,8 @@ def finish_card_setup(actor: Membership, setup_intent_id: str) -> Subscription:
         raise CardError("Your bank asks you to confirm this card. Complete the check in the card form.")
     if intent.status != "succeeded" or not intent.payment_method:
         error = getattr(intent, "last_setup_error", None)
-        raise CardError((error or {}).get("message") or "The card was not confirmed. Try again or use another card.")
+        message = error.to_dict().get("message") if error is not None else None
+        raise CardError(message or "The card was not confirmed. Try again or use another card.")
     method = client.v1.payment_methods.retrieve(intent.payment_method)
     if method.customer != subscription.stripe_customer_id:
         method = client.v1.payment_methods.attach(method.id, params={"customer": subscription.stripe_customer_id})

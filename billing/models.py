@@ -6,6 +6,8 @@ same transaction as the UsageEvent / ActiveVehicle / UsageDaily rows they summar
 they always agree (DESIGN §4).
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -215,6 +217,9 @@ class Invoice(models.Model):
         PAST_DUE = "past_due", "Past due"
         VOID = "void", "Void"
 
+    # Named to Stripe by this id (metadata, idempotency keys): unlike the row id, it never repeats, even when a
+    # development database is reset while the Stripe account keeps its history.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="invoices")
     period = models.OneToOneField(BillingPeriod, on_delete=models.PROTECT, related_name="invoice")
     number = models.CharField(max_length=20, unique=True)
@@ -246,3 +251,36 @@ class InvoiceLine(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_unique_position")]
+
+
+class Payment(models.Model):
+    """One attempt to charge an invoice, written before Stripe is called (DESIGN §5).
+
+    Its idempotency key (`invoice-<id>-attempt-<n>`) is reused by every retry of the attempt, and at
+    most one attempt per invoice is in flight (a partial unique constraint).
+    """
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Processing"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    attempt = models.PositiveSmallIntegerField()
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROCESSING)
+    amount_cents = models.BigIntegerField()
+    stripe_payment_intent_id = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "attempt"], name="payment_unique_attempt"),
+            models.UniqueConstraint(
+                fields=["invoice"], condition=Q(status="processing"), name="payment_one_in_flight_per_invoice"
+            ),
+        ]

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing import alerts, closing, services
+from billing import alerts, closing, payments, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -26,3 +26,18 @@ def open_billing_periods() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=900)
 def close_billing_periods() -> int:
     return len(closing.close_due_periods())
+
+
+# Well under Stripe's 25-100 requests a second: each charge is about three API calls.
+@shared_task(acks_late=True, reject_on_worker_lost=True, rate_limit="5/s", time_limit=120)
+def charge_invoice(invoice_id: int) -> str | None:
+    payment = payments.charge_invoice(invoice_id)
+    return payment.status if payment else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=300)
+def charge_due_invoices() -> int:
+    due = payments.invoices_to_charge()
+    for invoice_id in due:
+        charge_invoice.delay(invoice_id)
+    return len(due)

@@ -5,7 +5,14 @@ from django_celery_beat.models import PeriodicTask
 
 from billing import metering
 from billing.models import BillingPeriod, UsageAlert
-from billing.tasks import close_billing_periods, open_billing_periods, send_pending_usage_alerts, send_usage_alert
+from billing.tasks import (
+    charge_due_invoices,
+    charge_invoice,
+    close_billing_periods,
+    open_billing_periods,
+    send_pending_usage_alerts,
+    send_usage_alert,
+)
 from tests.factories import TeamFactory
 
 
@@ -53,8 +60,11 @@ def test_beat_has_the_billing_tasks_registered_by_migration():
     assert tasks["billing.tasks.send_pending_usage_alerts"] == 5 * 60
     assert tasks["billing.tasks.close_billing_periods"] == 5 * 60
     assert tasks["vehicles.tasks.purge_idempotency_keys"] == 3600
+    assert tasks["billing.tasks.charge_due_invoices"] == 5 * 60
 
 
 def test_billing_tasks_are_acknowledged_late():
-    for task in (open_billing_periods, send_pending_usage_alerts, send_usage_alert, close_billing_periods):
+    tasks = (open_billing_periods, send_pending_usage_alerts, send_usage_alert, close_billing_periods,
+             charge_invoice, charge_due_invoices)  # fmt: skip
+    for task in tasks:
         assert task.acks_late is True and task.reject_on_worker_lost is True
