@@ -182,6 +182,7 @@ class BillingEvent(models.Model):
         PERIOD_CLOSED = "period_closed", "Period closed"
         PAYMENT = "payment", "Payment"
         CARD_CHANGED = "card_changed", "Card changed"
+        SUSPENDED = "suspension", "Suspension started or lifted"
         GRANT = "grant", "Grant"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="billing_events")

@@ -21,6 +21,7 @@ import stripe
 from django.db import transaction
 from django.utils import timezone
 
+from billing import dunning
 from billing.alerts import owner_emails
 from billing.models import BillingEvent, Invoice, Payment, Subscription
 from billing.stripe_gateway import stripe_client
@@ -161,6 +162,10 @@ def _finish(payment_id: int, intent, *, failure) -> Payment:
             template = "invoice-past-due"
         payment.save()
         invoice.save(update_fields=["status", "paid_at"])
+        if failure is None:
+            dunning.lift_if_paid_up(invoice.team_id)  # paying the last past-due invoice lifts a suspension at once
+        else:
+            dunning.mark_past_due(invoice.team_id)
         BillingEvent.objects.create(
             team_id=invoice.team_id,
             period_id=invoice.period_id,

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing import alerts, closing, payments, services
+from billing import alerts, closing, dunning, payments, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -41,3 +41,13 @@ def charge_due_invoices() -> int:
     for invoice_id in due:
         charge_invoice.delay(invoice_id)
     return len(due)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=300)
+def run_dunning() -> int:
+    to_retry, to_suspend = dunning.due_retries()
+    for invoice_id in to_retry:
+        charge_invoice.delay(invoice_id)
+    for team_id in to_suspend:
+        dunning.suspend(team_id)
+    return len(to_retry) + len(to_suspend)

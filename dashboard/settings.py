@@ -207,6 +207,8 @@ ADMINS = [("Ops", addr) for addr in envlist("ADMINS", "")]
 SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Contact sales" for Enterprise
 # A period closes (and is invoiced) this long after its end, so requests in flight at the boundary finish.
 BILLING_CLOSE_GRACE_SECONDS = envint("BILLING_CLOSE_GRACE_SECONDS", 3600)
+# Dunning: days after a failed charge on which it is retried; after the last failure the team is suspended.
+BILLING_DUNNING_RETRY_DAYS = tuple(int(day) for day in envlist("BILLING_DUNNING_RETRY_DAYS", "1,3,5"))
 
 # Teams
 INVITATION_TTL_HOURS = envint("INVITATION_TTL_HOURS", 7 * 24)

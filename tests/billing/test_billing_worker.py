@@ -10,6 +10,7 @@ from billing.tasks import (
     charge_invoice,
     close_billing_periods,
     open_billing_periods,
+    run_dunning,
     send_pending_usage_alerts,
     send_usage_alert,
 )
@@ -61,10 +62,11 @@ def test_beat_has_the_billing_tasks_registered_by_migration():
     assert tasks["billing.tasks.close_billing_periods"] == 5 * 60
     assert tasks["vehicles.tasks.purge_idempotency_keys"] == 3600
     assert tasks["billing.tasks.charge_due_invoices"] == 5 * 60
+    assert tasks["billing.tasks.run_dunning"] == 3600
 
 
 def test_billing_tasks_are_acknowledged_late():
     tasks = (open_billing_periods, send_pending_usage_alerts, send_usage_alert, close_billing_periods,
-             charge_invoice, charge_due_invoices)  # fmt: skip
+             charge_invoice, charge_due_invoices, run_dunning)  # fmt: skip
     for task in tasks:
         assert task.acks_late is True and task.reject_on_worker_lost is True

@@ -1,0 +1,83 @@
+"""Dunning: retry a past-due invoice on a schedule, then suspend the team; paying lifts the suspension.
+
+A failed charge makes the invoice past due and the team's subscription `past_due`. The charge is
+retried `BILLING_DUNNING_RETRY_DAYS` (default 1, 3 and 5 days) after that first failure; when the
+last retry fails too, the team is suspended: its billable API requests answer 430
+`BILLING:ACCOUNT_SUSPENDED` (billing.metering) until its past-due invoices are paid, which lifts
+the suspension at once (billing.payments). Every run is safe to repeat: a retry is due only once
+per scheduled day (it counts the attempts already made), and suspending twice changes nothing.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from billing.alerts import owner_emails
+from billing.models import BillingEvent, Invoice, Payment, Subscription
+from dashboard.emails import send_templated_email
+
+
+def due_retries(now: datetime | None = None) -> tuple[list[int], list[int]]:
+    """(past-due invoices whose next retry is due now, teams whose last retry has failed)."""
+    now = now or timezone.now()
+    schedule = settings.BILLING_DUNNING_RETRY_DAYS
+    to_retry, to_suspend = [], set()
+    rows = (
+        Invoice.objects.filter(status=Invoice.Status.PAST_DUE)
+        .annotate(
+            attempts=Count("payments"),
+            first_failure=Min("payments__updated_at", filter=Q(payments__status=Payment.Status.FAILED)),
+        )
+        .values("pk", "team_id", "attempts", "first_failure")
+    )
+    for row in rows:
+        if row["first_failure"] is None:
+            continue
+        retries_done = row["attempts"] - 1
+        if retries_done < len(schedule):
+            if now >= row["first_failure"] + timedelta(days=schedule[retries_done]):
+                to_retry.append(row["pk"])
+        else:
+            to_suspend.add(row["team_id"])
+    return to_retry, sorted(to_suspend)
+
+
+def mark_past_due(team_id: int) -> None:
+    """A charge failed: an active subscription becomes past due (suspension comes after the retries)."""
+    Subscription.objects.filter(team_id=team_id, status=Subscription.Status.ACTIVE).update(
+        status=Subscription.Status.PAST_DUE
+    )
+
+
+def suspend(team_id: int) -> bool:
+    """Suspend the team after its last retry failed; False if it already was."""
+    with transaction.atomic():
+        changed = (
+            Subscription.objects.filter(team_id=team_id)
+            .exclude(status=Subscription.Status.SUSPENDED)
+            .update(status=Subscription.Status.SUSPENDED)
+        )
+        if not changed:
+            return False
+        BillingEvent.objects.create(team_id=team_id, kind=BillingEvent.Kind.SUSPENDED, after={"status": "suspended"})
+        recipients = owner_emails(team_id)
+        if recipients:
+            transaction.on_commit(lambda: send_templated_email("account-suspended", to=recipients, context={}))
+    return True
+
+
+def lift_if_paid_up(team_id: int) -> bool:
+    """Back to active once no invoice is past due (called when a payment succeeds); True if it changed."""
+    if Invoice.objects.filter(team_id=team_id, status=Invoice.Status.PAST_DUE).exists():
+        return False
+    changed = (
+        Subscription.objects.filter(team_id=team_id)
+        .exclude(status=Subscription.Status.ACTIVE)
+        .update(status=Subscription.Status.ACTIVE)
+    )
+    if changed:
+        BillingEvent.objects.create(team_id=team_id, kind=BillingEvent.Kind.SUSPENDED, after={"status": "active"})
+    return bool(changed)
