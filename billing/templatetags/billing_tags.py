@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.roles import Perm, role_can
 from billing.forms import last_day
 from billing.metering import alert_threshold
-from billing.models import UsageAlert
+from billing.models import Subscription, UsageAlert
 
 register = template.Library()
 
@@ -49,7 +49,18 @@ def usage_banner(context) -> dict:
         return {"banners": []}
     request = context.get("request")
     on_billing_tab = getattr(getattr(request, "resolver_match", None), "url_name", None) == "billing"
-    return {"banners": usage_banners(membership.team_id), "link_to_billing": not on_billing_tab}
+    banners = account_banners(membership.team_id) + usage_banners(membership.team_id)
+    return {"banners": banners, "link_to_billing": not on_billing_tab}
+
+
+def account_banners(team_id: int) -> list[dict]:
+    """A past-due payment or a suspension, with what to do about it (one query)."""
+    status = Subscription.objects.filter(team_id=team_id).values_list("status", flat=True).first()
+    if status == Subscription.Status.SUSPENDED:
+        return [{"level": "error", "kind": "suspended"}]
+    if status == Subscription.Status.PAST_DUE:
+        return [{"level": "warning", "kind": "past_due"}]
+    return []
 
 
 def usage_banners(team_id: int, now=None) -> list[dict]:

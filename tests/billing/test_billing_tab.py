@@ -574,7 +574,7 @@ def test_other_roles_and_other_periods_show_no_banner(client, team, make_member)
     assert "usage-banner" not in page(client, reverse("overview"))
 
 
-def test_the_banner_costs_one_query_for_owners_and_none_for_anyone_else(
+def test_the_banner_costs_two_queries_for_owners_and_none_for_anyone_else(
     team, owner_membership, make_member, django_assert_num_queries
 ):
     _alert(team, UsageAlert.Kind.REQUESTS_80, requests_used=90)
@@ -639,3 +639,11 @@ def test_an_owner_of_two_teams_sees_the_chosen_teams_numbers(client, team, owner
     html = page(client)
 
     assert "12 of 100" in html and "77 of 100" not in html
+
+
+@pytest.mark.parametrize(("status", "words"), [("past_due", "A payment failed"), ("suspended", "is suspended")])
+def test_owners_see_why_payments_need_them(owner_client, team, status, words):
+    from billing.metering import subscription_for
+
+    Subscription.objects.filter(pk=subscription_for(team.pk).pk).update(status=status)
+    assert words in page(owner_client, reverse("overview"))
