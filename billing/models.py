@@ -285,3 +285,20 @@ class Payment(models.Model):
                 fields=["invoice"], condition=Q(status="processing"), name="payment_one_in_flight_per_invoice"
             ),
         ]
+
+
+class StripeEvent(models.Model):
+    """A webhook event from Stripe, stored once by its id: duplicates and replays are recognised, not redone."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.type} {self.event_id}"

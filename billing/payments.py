@@ -122,6 +122,11 @@ def _plain(stripe_object) -> dict:
     return stripe_object.to_dict() if stripe_object is not None else {}
 
 
+def record_intent(payment: Payment, intent) -> Payment:
+    """Record a PaymentIntent's current state on its attempt (webhooks, reconciliation); forward only."""
+    return _finish(payment.pk, intent, failure=_failure_of(intent))
+
+
 def _remember_intent(payment: Payment, intent) -> None:
     if intent is not None and not payment.stripe_payment_intent_id:
         Payment.objects.filter(pk=payment.pk).update(stripe_payment_intent_id=intent.id)
@@ -143,8 +148,9 @@ def _finish(payment_id: int, intent, *, failure) -> Payment:
     with transaction.atomic():
         payment = Payment.objects.select_for_update().select_related("invoice").get(pk=payment_id)
         invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
-        if payment.status != Payment.Status.PROCESSING:
-            return payment  # another run recorded it already
+        # Forward only: processing → succeeded or failed, and failed → succeeded (the customer paid on-session).
+        if payment.status == Payment.Status.SUCCEEDED or (payment.status == Payment.Status.FAILED and failure):
+            return payment  # recorded already (another run, a duplicate or stale webhook)
         if intent is not None and not payment.stripe_payment_intent_id:
             payment.stripe_payment_intent_id = intent.id
         if failure is not None and failure[0] == "processing":

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from billing import views
+from billing import card_views, views
 
 urlpatterns = [
     path("billing/", views.billing_overview, name="billing"),
+    path("billing/card/", card_views.card, name="billing_card"),
     path("billing/switch/", views.plan_switch, name="billing_plan_switch"),
     path("billing/scheduled-change/cancel/", views.plan_change_cancel, name="billing_plan_change_cancel"),
     path("garage/", views.garage, name="garage"),

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from billing import webhook_views
 from dashboard import views
 
 urlpatterns = [
@@ -16,4 +17,5 @@ urlpatterns = [
     path("", include("vehicles.api.urls")),  # /v2.0/... Smartcar-compatible API
     path("", include("billing.urls")),
     path("api/v1/", include("billing.api_urls")),
+    path("billing/stripe/webhook", webhook_views.stripe_webhook, name="stripe_webhook"),
 ]

@@ -332,11 +332,12 @@ def test_another_teams_period_or_a_made_up_date_is_not_found(owner_client, team,
 
 def test_without_a_card_the_upgrade_says_a_card_is_needed_and_changes_nothing(owner_client, team, mailoutbox):
     html = page(owner_client)
-    assert f'href="{confirmation_url("payg")}">Add a card to upgrade</a>' in html
+    assert f'href="{reverse("billing_card")}?next=upgrade">Add a card to upgrade</a>' in html
+    assert "No card on file" in html
 
     confirm = page(owner_client, confirmation_url("payg"))
     assert "A card on file is required first" in confirm
-    assert "Adding a card isn't available in the dashboard yet" in confirm
+    assert f'href="{reverse("billing_card")}?next=upgrade">Add a card</a>' in confirm
     assert "Upgrade now</button>" not in confirm
 
     html = followed(confirm_switch(owner_client, "payg"))

@@ -1,0 +1,84 @@
+"""The card page of the Billing tab (Owners only, after a recent re-authentication).
+
+GET shows the card on file and a Stripe.js card form for a fresh SetupIntent (billing.cards);
+the browser confirms it with Stripe and POSTs its id back here, and the server stores the card
+only after retrieving the SetupIntent itself. `?next=upgrade` sends the Owner on to the
+Pay-as-you-go confirmation once the card is stored.
+"""
+
+import logging
+
+import stripe
+from allauth.account.decorators import reauthentication_required
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from accounts.decorators import team_member_required
+from accounts.roles import Perm
+from billing import cards, selectors
+from billing.models import Plan, Subscription
+
+logger = logging.getLogger(__name__)
+
+NEXT_UPGRADE = "upgrade"  # the only `next` the page accepts: on to the Pay-as-you-go confirmation
+STRIPE_UNAVAILABLE = "Card payments are unavailable right now. Try again in a few minutes."
+
+
+def card_label(subscription: Subscription) -> str:
+    """ "Visa •••• 4242", as the page and the messages name the card."""
+    return f"{subscription.card_brand.title()} •••• {subscription.card_last4}"
+
+
+def _card_url(next_step: str) -> str:
+    url = reverse("billing_card")
+    return f"{url}?next={next_step}" if next_step else url
+
+
+@require_http_methods(["GET", "POST"])
+@team_member_required(Perm.MANAGE_BILLING)
+@reauthentication_required
+def card(request):
+    source = request.POST if request.method == "POST" else request.GET
+    next_step = NEXT_UPGRADE if source.get("next") == NEXT_UPGRADE else ""
+    if request.method == "POST":
+        return _store_card(request, next_step)
+    subscription = selectors.current_subscription(request.team)
+    try:
+        intent = cards.start_card_setup(request.membership)
+    except stripe.StripeError:
+        logger.exception("Could not create a SetupIntent for team %s", request.team.pk)
+        intent = None
+        messages.error(request, STRIPE_UNAVAILABLE)
+    context = {
+        "subscription": subscription,
+        "card_label": card_label(subscription) if subscription.card_last4 else "",
+        "intent": intent,
+        "next_step": next_step,
+        "upgrade_plan": Plan.objects.filter(code=Plan.PAY_AS_YOU_GO).first() if next_step else None,
+        "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "stripe_js_url": settings.STRIPE_JS_URL,
+    }
+    return render(request, "billing/card.html", context)
+
+
+def _store_card(request, next_step: str):
+    setup_intent_id = request.POST.get("setup_intent", "").strip()
+    try:
+        subscription = cards.finish_card_setup(request.membership, setup_intent_id)
+    except cards.CardError as error:
+        messages.error(request, str(error))
+        return redirect(_card_url(next_step))
+    except stripe.InvalidRequestError:  # no such SetupIntent at Stripe
+        messages.error(request, "That card setup is not one of this team's. Start again from the Billing tab.")
+        return redirect(_card_url(next_step))
+    except stripe.StripeError:
+        logger.exception("Could not store the card of team %s", request.team.pk)
+        messages.error(request, STRIPE_UNAVAILABLE)
+        return redirect(_card_url(next_step))
+    messages.success(request, f"{card_label(subscription)} is now your card.")
+    if next_step == NEXT_UPGRADE:
+        return redirect(f"{reverse('billing_plan_switch')}?plan={Plan.PAY_AS_YOU_GO}")
+    return redirect("billing")

@@ -1,0 +1,69 @@
+"""Stripe webhooks, handled as a reconciler (DESIGN §5).
+
+The signature is checked on the raw body; each event is stored once by its id (a duplicate delivery
+is acknowledged and ignored); a payment event is never trusted as is: the PaymentIntent is fetched
+from Stripe again and its current state recorded through the same code the charging task uses, which
+only moves a payment forward (processing → succeeded or failed). So duplicates, reordering and stale
+events are harmless. localstripe signs its webhooks like Stripe (`/_config/webhooks/...`).
+"""
+
+import logging
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing import payments
+from billing.models import Payment, StripeEvent
+from billing.stripe_gateway import stripe_client
+
+logger = logging.getLogger("billing.webhooks")
+
+PAYMENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+
+
+class ForgedEvent(Exception):
+    """The body or its signature is not Stripe's."""
+
+
+def receive(payload: bytes, signature_header: str | None) -> StripeEvent | None:
+    """Verify, store once and handle an event; None for a duplicate; ForgedEvent for a bad signature."""
+    try:
+        event = stripe.Webhook.construct_event(payload, signature_header, settings.STRIPE_WEBHOOK_SECRET)
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise ForgedEvent(str(exc)) from exc
+    try:
+        with transaction.atomic():
+            stored = StripeEvent.objects.create(event_id=event.id, type=event.type, payload=event.to_dict())
+    except IntegrityError:
+        return None  # delivered before: already handled
+    handle(stored)
+    return stored
+
+
+def handle(stored: StripeEvent) -> None:
+    """Apply one stored event (also what staff's "replay" will call); errors are kept on the row."""
+    try:
+        if stored.type in PAYMENT_EVENTS:
+            reconcile_payment_intent(stored.payload["data"]["object"]["id"])
+        stored.error = ""
+    except Exception as exc:  # keep the event; a replay can apply it later
+        logger.exception("Stripe event %s could not be applied", stored.event_id)
+        stored.error = repr(exc)[:2000]
+    stored.processed_at = timezone.now()
+    stored.save(update_fields=["processed_at", "error"])
+
+
+def reconcile_payment_intent(intent_id: str) -> Payment | None:
+    """Record what Stripe says of this PaymentIntent now on the attempt it belongs to (forward only)."""
+    intent = stripe_client().v1.payment_intents.retrieve(intent_id)
+    metadata = intent.metadata.to_dict() if intent.metadata else {}
+    payment = (
+        Payment.objects.filter(stripe_payment_intent_id=intent.id).first()
+        or Payment.objects.filter(idempotency_key=metadata.get("payment_key", "")).first()
+    )
+    if payment is None:
+        logger.warning("PaymentIntent %s belongs to no payment of ours", intent.id)
+        return None
+    return payments.record_intent(payment, intent)

@@ -1,0 +1,83 @@
+"""An Owner adds a card and upgrades to Pay-as-you-go in a real browser (Chromium), with localstripe's Stripe.js.
+
+localstripe's fake Stripe.js mounts plain text inputs (placeholders number, exp_month, exp_year,
+cvc, postal_code) in the card element and confirms the SetupIntent against localstripe itself;
+the page then posts only the SetupIntent's id and the server stores the card.
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from accounts.roles import Role
+from billing import metering
+from tests.factories import PASSWORD, MembershipFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stripe_settings")]
+
+EMAIL = "payer@example.com"
+
+
+@pytest.fixture
+def owner(live_server):
+    return MembershipFactory(role=Role.OWNER, user=UserFactory(email=EMAIL))
+
+
+def sign_in(page: Page) -> None:
+    page.goto("/accounts/login/")
+    page.locator('input[name="login"]').fill(EMAIL)
+    page.locator('input[name="password"]').fill(PASSWORD)
+    page.locator('form:has(input[name="password"]) [type="submit"]').click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def reauthenticate(page: Page) -> None:
+    """allauth asks for the password again before a card change."""
+    expect(page).to_have_url(re.compile(r"/accounts/reauthenticate/"))
+    page.locator('input[name="password"]').fill(PASSWORD)
+    page.locator('form:has(input[name="password"]) [type="submit"]').click()
+    page.wait_for_url(lambda url: "/accounts/reauthenticate/" not in url)
+
+
+def type_card(page: Page, number: str) -> None:
+    card = page.locator("#card-element")
+    card.get_by_placeholder("number").press_sequentially(number)
+    card.get_by_placeholder("exp_month").press_sequentially("12")
+    card.get_by_placeholder("exp_year").press_sequentially("30")
+    card.get_by_placeholder("cvc").press_sequentially("123")
+    card.get_by_placeholder("postal_code").press_sequentially("10001")
+
+
+def test_an_owner_adds_a_card_and_upgrades_to_pay_as_you_go(page: Page, owner):
+    sign_in(page)
+    page.goto("/billing/")
+    expect(page.locator("#plan-heading").locator("..")).to_contain_text("No card on file")
+
+    page.get_by_role("link", name="Add a card to upgrade").click()
+    reauthenticate(page)
+    expect(page).to_have_url(re.compile(r"/billing/card/\?next=upgrade$"))
+    expect(page.locator("#card-element input")).to_have_count(5)  # Stripe.js mounted its card element
+
+    # A declined card: Stripe's message in the page, and nothing stored.
+    type_card(page, "4000 0000 0000 0002".replace(" ", ""))
+    page.get_by_role("button", name="Save card and continue").click()
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"declined", re.I))
+    expect(page).to_have_url(re.compile(r"/billing/card/\?next=upgrade$"))
+    assert metering.subscription_for(owner.team_id).card_on_file is False
+
+    # A good card: stored, then the upgrade confirmation.
+    page.reload()
+    type_card(page, "4242424242424242")
+    page.get_by_role("button", name="Save card and continue").click()
+    expect(page).to_have_url(re.compile(r"/billing/switch/\?plan=payg$"))
+    expect(page.locator("main")).to_contain_text("Visa •••• 4242 is now your card.")
+
+    page.get_by_role("button", name="Upgrade now").click()
+    expect(page).to_have_url(re.compile(r"/billing/$"))
+    plan_card = page.locator("#plan-heading").locator("..")
+    expect(plan_card).to_contain_text("Pay-as-you-go")
+    expect(plan_card).to_contain_text("Visa •••• 4242, expires 12/2030")
+    expect(plan_card.get_by_role("link", name="Replace card")).to_be_visible()
+    subscription = metering.subscription_for(owner.team_id)
+    assert (subscription.plan.code, subscription.card_last4) == ("payg", "4242")
