@@ -3,7 +3,17 @@ because editing them by hand would make the books disagree with the usage events
 
 from django.contrib import admin
 
-from billing.models import BillingEvent, BillingPeriod, Invoice, InvoiceLine, Plan, Subscription
+from billing.models import (
+    BillingDetails,
+    BillingEvent,
+    BillingPeriod,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Plan,
+    StripeEvent,
+    Subscription,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -75,3 +85,25 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_select_related = ["team", "period"]
     date_hierarchy = "issued_at"
     inlines = [InvoiceLineInline]
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ["invoice", "attempt", "status", "amount_cents", "failure_code", "stripe_payment_intent_id",
+                    "created_at"]  # fmt: skip
+    list_filter = ["status"]
+    search_fields = ["invoice__number", "stripe_payment_intent_id", "idempotency_key"]
+    list_select_related = ["invoice"]
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "type", "event_id", "processed_at", "error"]
+    list_filter = ["type"]
+    search_fields = ["event_id"]
+
+
+@admin.register(BillingDetails)
+class BillingDetailsAdmin(admin.ModelAdmin):
+    list_display = ["team", "company_name", "billing_email", "tax_id"]
+    search_fields = ["team__name", "company_name", "billing_email"]

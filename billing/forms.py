@@ -2,7 +2,7 @@ from datetime import date, timedelta
 
 from django import forms
 
-from billing.models import BillingPeriod, Plan
+from billing.models import BillingDetails, BillingPeriod, Plan
 
 
 def period_key(period: BillingPeriod) -> str:
@@ -40,3 +40,34 @@ class PlanChoiceForm(forms.Form):
     """The plan a switch is about, by code (`?plan=` on the confirmation page, a hidden field when confirming)."""
 
     plan = forms.ModelChoiceField(queryset=Plan.objects.all(), to_field_name="code")
+
+
+class BillingDetailsForm(forms.ModelForm):
+    """The company name, address, tax id and billing email printed on the team's invoices."""
+
+    class Meta:
+        model = BillingDetails
+        fields = ["company_name", "address", "tax_id", "billing_email"]
+        widgets = {"address": forms.Textarea(attrs={"rows": 4})}
+        error_messages = {
+            "company_name": {"required": "Enter the company name your invoices are made out to."},
+            "address": {"required": "Enter the billing address, as it should appear on invoices."},
+        }
+
+    def clean_company_name(self) -> str:
+        name = self.cleaned_data["company_name"].strip()
+        if not name:
+            raise forms.ValidationError("Enter the company name your invoices are made out to.")
+        return name
+
+    def clean_address(self) -> str:
+        lines = [line.strip() for line in self.cleaned_data["address"].splitlines()]
+        lines = [line for line in lines if line]
+        if not lines:
+            raise forms.ValidationError("Enter the billing address, as it should appear on invoices.")
+        if len(lines) > 8:
+            raise forms.ValidationError("Keep the address to 8 lines or fewer.")
+        return "\n".join(lines)
+
+    def clean_tax_id(self) -> str:
+        return self.cleaned_data["tax_id"].strip().upper()

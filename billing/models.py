@@ -302,3 +302,20 @@ class StripeEvent(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.event_id}"
+
+
+class BillingDetails(models.Model):
+    """Who the team's invoices are made out to (one row per team, edited by Owners in the Billing tab)."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="billing_details")
+    company_name = models.CharField(max_length=200)
+    address = models.TextField(max_length=1000, help_text="As it should appear on invoices, one line per line.")
+    tax_id = models.CharField("Tax ID", max_length=50, blank=True, help_text="VAT, GST or EIN number, if any.")
+    billing_email = models.EmailField(blank=True, help_text="Where receipts go, if not to the Owners.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "billing details"
+
+    def __str__(self):
+        return f"{self.company_name} ({self.team})"

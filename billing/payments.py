@@ -16,6 +16,7 @@ page and webhooks come next.
 """
 
 import logging
+from datetime import timedelta
 
 import stripe
 from django.db import transaction
@@ -30,6 +31,7 @@ from dashboard.emails import send_templated_email
 logger = logging.getLogger("billing.payments")
 
 CHARGEABLE = (Invoice.Status.OPEN, Invoice.Status.PAST_DUE)
+STUCK_AFTER = timedelta(hours=1)  # an attempt still processing after this is looked at by the reconciliation
 
 
 def invoices_to_charge() -> list[int]:
@@ -120,6 +122,37 @@ def find_intent(payment_key: str):
 def _plain(stripe_object) -> dict:
     """A StripeObject (or None) as a plain dict: StripeObjects refuse dict methods such as .get()."""
     return stripe_object.to_dict() if stripe_object is not None else {}
+
+
+def reconcile(*, stuck_after=None) -> int:
+    """Compare our open attempts with Stripe and fix drift (the nightly task); how many were looked at.
+
+    An attempt still `processing` with a PaymentIntent (its run died, its webhook was lost) gets the
+    PaymentIntent's current state; one without (it may never have reached Stripe) is run again as the
+    same attempt, which finds its PaymentIntent by metadata or creates it once. A failed attempt whose
+    PaymentIntent has since succeeded (paid on-session, webhook lost) is recorded as paid.
+    """
+    cutoff = timezone.now() - (STUCK_AFTER if stuck_after is None else stuck_after)
+    open_invoices = (Invoice.Status.OPEN, Invoice.Status.PAST_DUE)
+    looked_at = 0
+    stuck = Payment.objects.filter(
+        status=Payment.Status.PROCESSING, invoice__status__in=open_invoices, updated_at__lte=cutoff
+    )
+    for payment in stuck.select_related("invoice"):
+        looked_at += 1
+        if payment.stripe_payment_intent_id:
+            record_intent(payment, stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id))
+        else:
+            charge_invoice(payment.invoice_id)
+    failed = Payment.objects.filter(status=Payment.Status.FAILED, invoice__status=Invoice.Status.PAST_DUE).exclude(
+        stripe_payment_intent_id=""
+    )
+    for payment in failed:
+        looked_at += 1
+        intent = stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
+        if intent.status == "succeeded":
+            record_intent(payment, intent)
+    return looked_at
 
 
 def record_intent(payment: Payment, intent) -> Payment:

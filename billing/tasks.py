@@ -51,3 +51,8 @@ def run_dunning() -> int:
     for team_id in to_suspend:
         dunning.suspend(team_id)
     return len(to_retry) + len(to_suspend)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=1800)
+def reconcile_payments() -> int:
+    return payments.reconcile()

@@ -19,10 +19,11 @@ from accounts.roles import Perm
 from billing import selectors, services
 from billing.charts import daily_chart
 from billing.forms import PeriodForm, PlanChoiceForm, last_day, period_key
-from billing.models import BillingEvent, BillingPeriod, Plan, Subscription, UsageAlert
+from billing.models import BillingEvent, BillingPeriod, Invoice, Plan, Subscription, UsageAlert
 
 BREAKDOWN_ROWS = 10  # per table; the CSV export has them all
 HISTORY_ROWS = 15
+INVOICE_ROWS = 24
 USAGE_CSV_URL = "/api/v1/billing/usage.csv"
 
 
@@ -68,6 +69,7 @@ def billing_overview(request):
         "has_past_periods": len(periods) > 1,
         "plans": [plan_option(plan, subscription) for plan in plans],
         "history": _history(selectors.billing_history(team, limit=HISTORY_ROWS), plans),
+        "invoices": list(Invoice.objects.filter(team=team).select_related("period")[:INVOICE_ROWS]),  # one query
         "sales_email": settings.SALES_EMAIL,
         **_period_context(period, now),
     }

@@ -23,6 +23,8 @@ from accounts.models import (
     Team,
 )
 from accounts.roles import Role
+from billing import metering
+from billing.models import Invoice
 from tests.conftest import login_as
 from tests.factories import MembershipFactory, UserFactory
 from vehicles.models import Connection, Grant, SimulatedOwner, SimulatedVehicle
@@ -41,7 +43,15 @@ NOT_ID_SCOPED = {
     "invitation": "its token is the credential from the emailed link, for someone not yet in the team",
 }
 # Every id-like URL parameter, and how to name the object of the same kind in team A and team B.
-KNOWN_KWARGS = {"membership_id", "invitation_id", "client_id", "redirect_uri_id", "connection_id", "token_id"}
+KNOWN_KWARGS = {
+    "membership_id",
+    "invitation_id",
+    "client_id",
+    "redirect_uri_id",
+    "connection_id",
+    "token_id",
+    "invoice_id",  # the invoice's public UUID
+}
 # A sanity check on the walk itself: it must reach at least these.
 EXPECTED_AMONG_WALKED = {
     "application_detail",
@@ -58,6 +68,8 @@ EXPECTED_AMONG_WALKED = {
     "member_remove",
     "vehicle_disconnect",
     "personal_token_revoke",
+    "billing_invoice",
+    "billing_invoice_pdf",
 }
 MISSING = {
     "membership_id": 987654,
@@ -66,6 +78,7 @@ MISSING = {
     "redirect_uri_id": 987654,
     "connection_id": 987654,
     "token_id": 987654,
+    "invoice_id": uuid.uuid4(),
 }
 # Everything any form might want, so that an unscoped view would act rather than stop at validation.
 POST_DATA = {
@@ -127,6 +140,7 @@ def team_b(other_team):
             "redirect_uri_id": one.pk,
             "connection_id": connection.pk,
             "token_id": token.pk,
+            "invoice_id": issue_an_invoice(other_team).public_id,
         },
         "other_redirect_uri": two,
     }
@@ -153,6 +167,7 @@ def team_a(team, owner, make_member):
             "redirect_uri_id": redirect_uri.pk,
             "connection_id": connection.pk,
             "token_id": token.pk,
+            "invoice_id": issue_an_invoice(team).public_id,
         },
     }
 
@@ -165,6 +180,21 @@ def connect_a_vehicle(application: Application, label: str) -> Connection:
     )  # fmt: skip
     grant = Grant.objects.create(application=application, owner=owner, scopes=["read_odometer"])
     return Connection.objects.create(grant=grant, application=application, vehicle=vehicle)
+
+
+def issue_an_invoice(team: Team) -> Invoice:
+    """A $0 invoice for the team's current period (its rows only: closing is tested in tests/billing)."""
+    period = metering.current_period(team.pk)
+    return Invoice.objects.create(
+        team=team,
+        period=period,
+        number=f"INV-TEST-{team.pk:06d}",
+        subtotal_cents=0,
+        total_cents=0,
+        issued_at=timezone.now(),
+        status=Invoice.Status.PAID,
+        paid_at=timezone.now(),
+    )
 
 
 def snapshot(team: Team) -> dict:

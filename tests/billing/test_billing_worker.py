@@ -10,6 +10,7 @@ from billing.tasks import (
     charge_invoice,
     close_billing_periods,
     open_billing_periods,
+    reconcile_payments,
     run_dunning,
     send_pending_usage_alerts,
     send_usage_alert,
@@ -63,10 +64,11 @@ def test_beat_has_the_billing_tasks_registered_by_migration():
     assert tasks["vehicles.tasks.purge_idempotency_keys"] == 3600
     assert tasks["billing.tasks.charge_due_invoices"] == 5 * 60
     assert tasks["billing.tasks.run_dunning"] == 3600
+    assert tasks["billing.tasks.reconcile_payments"] == 24 * 3600
 
 
 def test_billing_tasks_are_acknowledged_late():
     tasks = (open_billing_periods, send_pending_usage_alerts, send_usage_alert, close_billing_periods,
-             charge_invoice, charge_due_invoices, run_dunning)  # fmt: skip
+             charge_invoice, charge_due_invoices, run_dunning, reconcile_payments)  # fmt: skip
     for task in tasks:
         assert task.acks_late is True and task.reject_on_worker_lost is True
