@@ -17,32 +17,16 @@ from accounts.roles import Role
 from billing import closing, metering, services
 from billing.invoice_pdf import render_invoice_pdf, unit_price
 from billing.models import BillingDetails, Invoice, Subscription
+from tests.billing.usage import count_billable_requests
 from tests.conftest import login_as
-from tests.factories import ApplicationFactory, MembershipFactory
-from tests.vehicles.api_helpers import make_owner, make_vehicle
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
-
-ODOMETER = "/vehicles/{id}/odometer"
 
 
 @pytest.fixture
 def owner_membership(team, owner):
     return owner.memberships.get(team=team)
-
-
-def use(team, count: int, *, prefix: str = "req") -> None:
-    """`count` billable requests of the team, counted by metering as the API counts them."""
-    application = ApplicationFactory(team=team)
-    vehicle = make_vehicle(make_owner())
-    for n in range(count):
-        metering.reserve(
-            request_id=f"{prefix}-{team.pk}-{n}",
-            team_id=team.pk,
-            application_id=application.pk,
-            vehicle_id=vehicle.pk,
-            endpoint=ODOMETER,
-        )
 
 
 def issue(team) -> Invoice:
@@ -59,7 +43,7 @@ def payg_invoice(team, owner_membership):
     metering.current_period(team.pk)  # the team's subscription and first period
     Subscription.objects.filter(team=team).update(card_on_file=True)
     services.switch_plan(actor=owner_membership, plan_code="payg")
-    use(team, 40)
+    count_billable_requests(team, 40)
     return issue(team)
 
 
@@ -93,7 +77,7 @@ def test_the_tab_shows_only_the_teams_own_invoices(owner_client, team, other_tea
 
 
 def test_a_free_periods_invoice_is_listed_as_paid(owner_client, team):
-    use(team, 3)
+    count_billable_requests(team, 3)
     invoice = issue(team)
     html = owner_client.get(reverse("billing")).content.decode()
     assert invoice.number in html and "Paid" in html and f"{invoice.paid_at:%-d %b %Y}" in html

@@ -13,8 +13,7 @@ from accounts.roles import Role
 from billing import cards, closing, metering, payments, services
 from billing.models import BillingEvent, Invoice, Payment
 from billing.stripe_gateway import stripe_client
-from tests.factories import ApplicationFactory
-from tests.vehicles.api_helpers import make_owner, make_vehicle
+from tests.billing.usage import count_billable_requests
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
@@ -34,15 +33,7 @@ def store_card(owner, number: str):
 def pay_as_you_go_invoice(owner, requests: int) -> Invoice:
     """Upgrade, make `requests` billable requests, and close the period: an open invoice of requests × 15 cents."""
     services.switch_plan(actor=owner, plan_code="payg")
-    vehicle, application = make_vehicle(make_owner()), ApplicationFactory(team=owner.team)
-    for index in range(requests):
-        metering.reserve(
-            request_id=f"pay-{owner.team_id}-{index}",
-            team_id=owner.team_id,
-            application_id=application.pk,
-            vehicle_id=vehicle.pk,
-            endpoint="/vehicles/{id}/odometer",
-        )
+    count_billable_requests(owner.team, requests)
     period = metering.current_period(owner.team_id)
     return closing.close_period(period.pk, now=period.end + timedelta(hours=2))
 

@@ -11,8 +11,8 @@ from accounts.models import AuditEvent
 from accounts.roles import Role
 from billing import alerts, metering, services
 from billing.models import BillingEvent, BillingPeriod, Subscription, UsageAlert
-from tests.factories import ApplicationFactory, TeamFactory
-from tests.vehicles.api_helpers import make_owner, make_vehicle
+from tests.billing.usage import count_billable_requests
+from tests.factories import TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,21 +28,6 @@ def with_card(owner_membership):
     return owner_membership
 
 
-def count_requests(team, n, *, vehicle=None):
-    """n successful billable requests, straight through the metering service."""
-    vehicle = vehicle or make_vehicle(make_owner())
-    application = ApplicationFactory(team=team)
-    for index in range(n):
-        metering.reserve(
-            request_id=f"r-{application.pk}-{index}",
-            team_id=team.pk,
-            application_id=application.pk,
-            vehicle_id=vehicle.pk,
-            endpoint="/vehicles/{id}/odometer",
-        )
-    return vehicle
-
-
 def test_upgrading_needs_a_card_and_changes_nothing_without_one(owner_membership):
     with pytest.raises(services.PlanChangeError, match="credit card"):
         services.switch_plan(actor=owner_membership, plan_code="payg")
@@ -51,10 +36,10 @@ def test_upgrading_needs_a_card_and_changes_nothing_without_one(owner_membership
 
 
 def test_upgrading_takes_effect_at_once_and_only_later_requests_are_charged(with_card, team):
-    vehicle = count_requests(team, 60)
+    vehicle = count_billable_requests(team, 60)
 
     services.switch_plan(actor=with_card, plan_code="payg")
-    count_requests(team, 50, vehicle=vehicle)
+    count_billable_requests(team, 50, vehicle=vehicle)
 
     period = metering.current_period(team.pk)
     assert (period.plan.code, period.request_allowance, period.vehicle_allowance) == ("payg", 2000, 20)
@@ -90,7 +75,7 @@ def test_enterprise_and_the_current_plan_are_refused(with_card):
 
 def test_downgrading_waits_for_the_period_end_then_the_free_allowance_applies(with_card, team):
     services.switch_plan(actor=with_card, plan_code="payg")
-    count_requests(team, 120)
+    count_billable_requests(team, 120)
 
     subscription = services.switch_plan(actor=with_card, plan_code="free")
 
@@ -146,7 +131,7 @@ def test_the_beat_task_opens_missing_periods_once(team):
 
 
 def test_a_usage_alert_is_emailed_to_the_owners_once(owner_membership, team):
-    count_requests(team, 80)
+    count_billable_requests(team, 80)
     alert = UsageAlert.objects.get(kind="requests_80")
 
     assert alerts.send_usage_alert(alert.pk) is True
@@ -159,7 +144,7 @@ def test_a_usage_alert_is_emailed_to_the_owners_once(owner_membership, team):
 
 
 def test_the_sweep_sends_alerts_whose_task_was_lost(owner_membership, team):
-    count_requests(team, 100)
+    count_billable_requests(team, 100)
     UsageAlert.objects.update(created_at=UsageAlert.objects.first().created_at - timedelta(minutes=5))
     from billing.tasks import send_pending_usage_alerts
 
@@ -169,12 +154,12 @@ def test_the_sweep_sends_alerts_whose_task_was_lost(owner_membership, team):
 
 
 def test_after_an_upgrade_the_new_allowances_thresholds_alert_again(with_card, team):
-    count_requests(team, 80)
+    count_billable_requests(team, 80)
     services.switch_plan(actor=with_card, plan_code="payg")
     # Jump close to the new 80% mark without 1,500 more requests (this test is about the alerts only).
     BillingPeriod.objects.filter(team=team).update(requests_used=1599)
 
-    count_requests(team, 1)
+    count_billable_requests(team, 1)
 
     alerts_raised = set(UsageAlert.objects.filter(period__team=team).values_list("kind", "allowance"))
     assert alerts_raised == {("requests_80", 100), ("requests_80", 2000)}
