@@ -18,7 +18,7 @@ from accounts.roles import Perm, role_can
 from billing.alerts import owner_emails
 from billing.metering import subscription_for
 from billing.models import BillingEvent, Subscription
-from billing.stripe_gateway import stripe_client
+from billing.stripe_gateway import as_dict, stripe_client
 
 
 class CardError(Exception):
@@ -73,8 +73,7 @@ def finish_card_setup(actor: Membership, setup_intent_id: str) -> Subscription:
     if intent.status == "requires_action":
         raise CardError("Your bank asks you to confirm this card. Complete the check in the card form.")
     if intent.status != "succeeded" or not intent.payment_method:
-        error = getattr(intent, "last_setup_error", None)
-        message = error.to_dict().get("message") if error is not None else None
+        message = as_dict(getattr(intent, "last_setup_error", None)).get("message")
         raise CardError(message or "The card was not confirmed. Try again or use another card.")
     method = client.v1.payment_methods.retrieve(intent.payment_method)
     if method.customer != subscription.stripe_customer_id:

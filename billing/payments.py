@@ -25,7 +25,7 @@ from django.utils import timezone
 from billing import dunning
 from billing.alerts import owner_emails
 from billing.models import BillingEvent, Invoice, Payment, Subscription
-from billing.stripe_gateway import stripe_client
+from billing.stripe_gateway import as_dict, stripe_client
 from dashboard.emails import send_templated_email
 
 logger = logging.getLogger("billing.payments")
@@ -114,14 +114,9 @@ def _charge(payment: Payment, subscription: Subscription, *, retrying: bool):
 def find_intent(payment_key: str):
     """The PaymentIntent created for this attempt, by its metadata, if there is one."""
     for intent in stripe_client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter():
-        if _plain(intent.metadata).get("payment_key") == payment_key:
+        if as_dict(intent.metadata).get("payment_key") == payment_key:
             return intent
     return None
-
-
-def _plain(stripe_object) -> dict:
-    """A StripeObject (or None) as a plain dict: StripeObjects refuse dict methods such as .get()."""
-    return stripe_object.to_dict() if stripe_object is not None else {}
 
 
 def reconcile(*, stuck_after=None) -> int:
@@ -172,7 +167,7 @@ def _failure_of(intent) -> tuple[str, str] | None:
     if intent.status == "requires_action":
         return "authentication_required", "Your bank asks you to confirm this payment."
     if intent.status in ("requires_payment_method", "canceled"):
-        error = _plain(intent.last_payment_error)
+        error = as_dict(intent.last_payment_error)
         return error.get("code") or "card_declined", error.get("message") or "The card was declined."
     return "processing", ""
 

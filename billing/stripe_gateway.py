@@ -14,3 +14,8 @@ def _client(api_key: str, api_base: str) -> stripe.StripeClient:
 def stripe_client() -> stripe.StripeClient:
     """A StripeClient for the configured account and API origin (localstripe by default)."""
     return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
+
+
+def as_dict(stripe_object) -> dict:
+    """A StripeObject (or None) as a plain dict: StripeObjects refuse dict methods such as .get()."""
+    return stripe_object.to_dict() if stripe_object is not None else {}

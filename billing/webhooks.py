@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from billing import payments
 from billing.models import Payment, StripeEvent
-from billing.stripe_gateway import stripe_client
+from billing.stripe_gateway import as_dict, stripe_client
 
 logger = logging.getLogger("billing.webhooks")
 
@@ -58,7 +58,7 @@ def handle(stored: StripeEvent) -> None:
 def reconcile_payment_intent(intent_id: str) -> Payment | None:
     """Record what Stripe says of this PaymentIntent now on the attempt it belongs to (forward only)."""
     intent = stripe_client().v1.payment_intents.retrieve(intent_id)
-    metadata = intent.metadata.to_dict() if intent.metadata else {}
+    metadata = as_dict(intent.metadata)
     payment = (
         Payment.objects.filter(stripe_payment_intent_id=intent.id).first()
         or Payment.objects.filter(idempotency_key=metadata.get("payment_key", "")).first()
