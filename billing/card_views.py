@@ -3,10 +3,12 @@
 GET shows the card on file and a Stripe.js card form for a fresh SetupIntent (billing.cards);
 the browser confirms it with Stripe and POSTs its id back here, and the server stores the card
 only after retrieving the SetupIntent itself. `?next=upgrade` sends the Owner on to the
-Pay-as-you-go confirmation once the card is stored.
+Pay-as-you-go confirmation once the card is stored. A POST to `remove_card` removes the card,
+unless a paid plan still needs it (the page shows why instead of the button).
 """
 
 import logging
+import uuid
 
 import stripe
 from allauth.account.decorators import reauthentication_required
@@ -19,17 +21,32 @@ from django.views.decorators.http import require_http_methods
 from accounts.decorators import team_member_required
 from accounts.roles import Perm
 from billing import cards, selectors
-from billing.models import Plan, Subscription
+from billing.models import Invoice, Plan, Subscription
 
 logger = logging.getLogger(__name__)
 
-NEXT_UPGRADE = "upgrade"  # the only `next` the page accepts: on to the Pay-as-you-go confirmation
+NEXT_UPGRADE = "upgrade"  # on to the Pay-as-you-go confirmation
+NEXT_PAY = "pay-"  # + a past-due invoice's public id of this team: back to its pay page
 STRIPE_UNAVAILABLE = "Card payments are unavailable right now. Try again in a few minutes."
 
 
 def card_label(subscription: Subscription) -> str:
     """ "Visa •••• 4242", as the page and the messages name the card."""
     return f"{subscription.card_brand.title()} •••• {subscription.card_last4}"
+
+
+def _next_step(value: str, team) -> str:
+    """The `next` the page accepts (the upgrade, or paying one of this team's invoices); "" for anything else."""
+    if value == NEXT_UPGRADE:
+        return value
+    if value.startswith(NEXT_PAY):
+        try:
+            public_id = uuid.UUID(value.removeprefix(NEXT_PAY))
+        except ValueError:
+            return ""
+        if Invoice.objects.filter(team=team, public_id=public_id).exists():
+            return f"{NEXT_PAY}{public_id}"
+    return ""
 
 
 def _card_url(next_step: str) -> str:
@@ -42,7 +59,7 @@ def _card_url(next_step: str) -> str:
 @reauthentication_required
 def card(request):
     source = request.POST if request.method == "POST" else request.GET
-    next_step = NEXT_UPGRADE if source.get("next") == NEXT_UPGRADE else ""
+    next_step = _next_step(source.get("next", ""), request.team)
     if request.method == "POST":
         return _store_card(request, next_step)
     subscription = selectors.current_subscription(request.team)
@@ -55,6 +72,7 @@ def card(request):
     context = {
         "subscription": subscription,
         "card_label": card_label(subscription) if subscription.card_last4 else "",
+        "card_needed_because": cards.why_card_is_needed(subscription) if subscription.card_last4 else None,
         "intent": intent,
         "next_step": next_step,
         "upgrade_plan": Plan.objects.filter(code=Plan.PAY_AS_YOU_GO).first() if next_step else None,
@@ -81,4 +99,25 @@ def _store_card(request, next_step: str):
     messages.success(request, f"{card_label(subscription)} is now your card.")
     if next_step == NEXT_UPGRADE:
         return redirect(f"{reverse('billing_plan_switch')}?plan={Plan.PAY_AS_YOU_GO}")
+    if next_step.startswith(NEXT_PAY):
+        return redirect("billing_invoice_pay", invoice_id=next_step.removeprefix(NEXT_PAY))
+    return redirect("billing")
+
+
+@require_http_methods(["POST"])
+@team_member_required(Perm.MANAGE_BILLING)
+@reauthentication_required
+def remove_card(request):
+    subscription = selectors.current_subscription(request.team)
+    label = card_label(subscription) if subscription.card_last4 else "Your card"
+    try:
+        cards.remove_card(request.membership)
+    except cards.CardError as error:
+        messages.error(request, str(error))
+        return redirect("billing_card")
+    except stripe.StripeError:
+        logger.exception("Could not remove the card of team %s", request.team.pk)
+        messages.error(request, STRIPE_UNAVAILABLE)
+        return redirect("billing_card")
+    messages.success(request, f"{label} is removed. Add a card again before upgrading to a paid plan.")
     return redirect("billing")

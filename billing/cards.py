@@ -5,10 +5,13 @@ Billing tab confirms with Stripe.js; on return the server retrieves the SetupInt
 not wait for webhooks: localstripe sends no `setup_intent.*` events) and stores the PaymentMethod as
 the team's default. Only the card's brand, last 4 digits and expiry are kept here.
 
-Built so far (payments issue, in progress): these services and their tests against localstripe.
-The Billing tab's card page (Stripe.js, reauthentication) comes next.
+Removing the card (`remove_card`) detaches the PaymentMethod at Stripe and forgets it here, unless
+a paid plan still needs it (`why_card_is_needed`: the plan, a scheduled switch, or an unpaid invoice).
 """
 
+import logging
+
+import stripe
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
@@ -17,8 +20,13 @@ from accounts.models import Membership
 from accounts.roles import Perm, role_can
 from billing.alerts import owner_emails
 from billing.metering import subscription_for
-from billing.models import BillingEvent, Subscription
+from billing.models import BillingEvent, Invoice, Subscription
 from billing.stripe_gateway import as_dict, stripe_client
+from billing.templatetags.billing_tags import cents
+
+logger = logging.getLogger(__name__)
+
+NO_CARD = "There is no card to remove."
 
 
 class CardError(Exception):
@@ -96,6 +104,76 @@ def finish_card_setup(actor: Membership, setup_intent_id: str) -> Subscription:
         )
         record_audit(team=actor.team, actor=actor.user, action="billing.card_stored", target=after["card"])
     return subscription
+
+
+def why_card_is_needed(subscription: Subscription) -> str | None:
+    """Why the team's card cannot be removed now (a paid plan needs it), or None if it can."""
+    plan, pending = subscription.plan, subscription.pending_plan
+    if plan.requires_card:
+        return (
+            f"{plan.name} charges this card, so it cannot be removed. Switch to a plan without charges "
+            "first; the card can be removed once the switch takes effect."
+        )
+    if pending is not None and pending.requires_card:
+        when = f" on {subscription.pending_at:%-d %B %Y}" if subscription.pending_at else ""
+        return f"Your switch to {pending.name}{when} needs this card. Cancel the scheduled switch to remove it."
+    unpaid = (
+        Invoice.objects.filter(
+            team_id=subscription.team_id,
+            status__in=[Invoice.Status.OPEN, Invoice.Status.PAST_DUE],
+            total_cents__gt=0,
+        )
+        .order_by("issued_at")
+        .first()
+    )
+    if unpaid is not None:
+        return (
+            f"Invoice {unpaid.number} ({cents(unpaid.total_cents)}) is still to be charged to this card. "
+            "The card can be removed once it is paid."
+        )
+    return None
+
+
+def remove_card(actor: Membership) -> None:
+    """Detach the team's card at Stripe and forget it; CardError if there is none or a paid plan needs it."""
+    _require_owner(actor)
+    subscription_for(actor.team_id)
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan", "pending_plan")
+            .get(team_id=actor.team_id)
+        )
+        if not subscription.payment_method_id and not subscription.card_on_file:
+            raise CardError(NO_CARD)
+        reason = why_card_is_needed(subscription)
+        if reason:
+            raise CardError(reason)
+        if subscription.payment_method_id:
+            _detach(subscription.payment_method_id)
+        before = {"card": _card_label(subscription)}
+        subscription.payment_method_id, subscription.card_brand, subscription.card_last4 = "", "", ""
+        subscription.card_exp_month = subscription.card_exp_year = None
+        subscription.card_on_file = False
+        subscription.save()
+        BillingEvent.objects.create(
+            team_id=actor.team_id,
+            actor=actor.user,
+            kind=BillingEvent.Kind.CARD_CHANGED,
+            before=before,
+            after={"card": None},
+        )
+        record_audit(team=actor.team, actor=actor.user, action="billing.card_removed", target=before["card"] or "")
+
+
+def _detach(payment_method_id: str) -> None:
+    """Detach at Stripe; other Stripe errors propagate, so the transaction rolls back and nothing changes."""
+    try:
+        stripe_client().v1.payment_methods.detach(payment_method_id)
+    except stripe.InvalidRequestError:
+        # Stripe no longer has it attached (deleted, or detached in Stripe's dashboard): it can never be
+        # charged again, so forgetting it here is what the Owner asked for, not a failure.
+        logger.warning("PaymentMethod %s was already gone at Stripe; forgetting it", payment_method_id)
 
 
 def _card_label(subscription: Subscription) -> str | None:

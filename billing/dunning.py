@@ -28,8 +28,12 @@ def due_retries(now: datetime | None = None) -> tuple[list[int], list[int]]:
     rows = (
         Invoice.objects.filter(status=Invoice.Status.PAST_DUE)
         .annotate(
-            attempts=Count("payments"),
-            first_failure=Min("payments__updated_at", filter=Q(payments__status=Payment.Status.FAILED)),
+            # The schedule counts its own attempts; the Owner's tries on the pay page neither use it up nor restart it.
+            attempts=Count("payments", filter=Q(payments__on_session=False)),
+            first_failure=Min(
+                "payments__updated_at",
+                filter=Q(payments__status=Payment.Status.FAILED, payments__on_session=False),
+            ),
         )
         .values("pk", "team_id", "attempts", "first_failure")
     )
@@ -64,8 +68,10 @@ def suspend(team_id: int) -> bool:
             return False
         BillingEvent.objects.create(team_id=team_id, kind=BillingEvent.Kind.SUSPENDED, after={"status": "suspended"})
         recipients = owner_emails(team_id)
+        invoice = Invoice.objects.filter(team_id=team_id, status=Invoice.Status.PAST_DUE).order_by("issued_at").first()
         if recipients:
-            transaction.on_commit(lambda: send_templated_email("account-suspended", to=recipients, context={}))
+            context = {"invoice": invoice}
+            transaction.on_commit(lambda: send_templated_email("account-suspended", to=recipients, context=context))
     return True
 
 

@@ -274,6 +274,9 @@ class Payment(models.Model):
     stripe_payment_intent_id = models.CharField(max_length=64, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
+    # Made by the Owner on the invoice's pay page rather than by the schedule: no past-due email when it
+    # fails (they are looking at the page), and dunning's retry schedule counts only scheduled attempts.
+    on_session = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -3,16 +3,20 @@
 1. Under the invoice's row lock, write (or find) the in-flight Payment attempt. Its idempotency key,
    `invoice-<invoice uuid>-attempt-<n>`, is reused by every retry of that attempt, and the database allows one
    in-flight attempt per invoice.
-2. Ask Stripe: a PaymentIntent `off_session=True, confirm=True` on the team's default card, with the
-   key and the invoice in its metadata. If a previous run of this attempt may already have created
+2. Holding the attempt's row lock (so no other worker asks Stripe about it meanwhile), ask Stripe: a
+   PaymentIntent `off_session=True, confirm=True` on the team's default card, with the key and the
+   invoice in its metadata. If a previous run of this attempt may already have created
    one (the worker died after Stripe answered, before we wrote the id down), look for it by its
    metadata first. Real Stripe would also return the same PaymentIntent for the same key, but
    localstripe ignores keys, so this bookkeeping is what guarantees one PaymentIntent per attempt.
 3. Under the lock again, record the outcome: succeeded → invoice paid (a receipt email); declined or
    authentication required → the attempt failed and the invoice is past due (an email).
 
-Built so far (payments issue, in progress). Dunning retries, suspension, the on-session payment
-page and webhooks come next.
+A past-due invoice is retried by dunning (billing.dunning) or paid by its Owner on the invoice's pay
+page (billing.pay_views): a new attempt made on-session, or the confirmation with Stripe.js of a
+PaymentIntent the bank wants authenticated. Before any new attempt, the earlier attempts'
+PaymentIntents are settled: one that succeeded after all is recorded instead of charging again, and
+one still open is canceled, so two PaymentIntents of one invoice can never both be paid.
 """
 
 import logging
@@ -31,6 +35,7 @@ from dashboard.emails import send_templated_email
 logger = logging.getLogger("billing.payments")
 
 CHARGEABLE = (Invoice.Status.OPEN, Invoice.Status.PAST_DUE)
+CONFIRMABLE = ("requires_action", "requires_confirmation", "requires_payment_method")  # could still be paid
 STUCK_AFTER = timedelta(hours=1)  # an attempt still processing after this is looked at by the reconciliation
 
 
@@ -43,27 +48,50 @@ def invoices_to_charge() -> list[int]:
     )
 
 
-def charge_invoice(invoice_id: int) -> Payment | None:
-    """Charge the invoice's total to the team's card; None if there is nothing to charge."""
-    begun = _begin_attempt(invoice_id)
+def charge_invoice(invoice_id: int, *, on_session: bool = False) -> Payment | None:
+    """Charge the invoice's total to the team's card; None if there is nothing to charge.
+
+    `on_session`: the Owner is paying a past-due invoice on its pay page (the bank may then ask them
+    to authenticate); otherwise the charge is the schedule's, made without them.
+    """
+    if _settle_earlier_attempts(invoice_id):
+        return None  # an earlier PaymentIntent had succeeded after all: recorded, nothing more to charge
+    begun = _begin_attempt(invoice_id, on_session=on_session)
     if begun is None:
         return None
     payment, retrying = begun
-    subscription = Subscription.objects.get(team_id=payment.invoice.team_id)
-    if not subscription.payment_method_id:
-        return _finish(payment.pk, None, failure=("no_card", "There is no card on file to charge."))
-    intent, failure = _charge(payment, subscription, retrying=retrying)
-    return _finish(payment.pk, intent, failure=failure)
+    # Only the worker holding the attempt's row lock talks to Stripe about it, until the outcome is
+    # recorded: a second worker (a duplicate task, the reconciliation) skips it rather than racing it
+    # to create a second PaymentIntent. A dead worker's lock goes with its connection, so its retry
+    # can take over (and find the PaymentIntent it may have created by its metadata).
+    with transaction.atomic():
+        claimed = (
+            Payment.objects.select_for_update(skip_locked=True)
+            .filter(pk=payment.pk, status=Payment.Status.PROCESSING)
+            .select_related("invoice")
+            .first()
+        )
+        if claimed is None:
+            return None  # another worker is charging this attempt right now, or has just finished it
+        subscription = Subscription.objects.get(team_id=claimed.invoice.team_id)
+        if not subscription.payment_method_id:
+            return _finish(claimed.pk, None, failure=("no_card", "There is no card on file to charge."))
+        intent, failure = _charge(claimed, subscription, retrying=retrying)
+        return _finish(claimed.pk, intent, failure=failure)
 
 
-def _begin_attempt(invoice_id: int) -> tuple[Payment, bool] | None:
+def _begin_attempt(invoice_id: int, *, on_session: bool) -> tuple[Payment, bool] | None:
     """The attempt to run and whether it is a retry of one already begun; None if nothing is due."""
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
         if invoice.status not in CHARGEABLE or invoice.total_cents <= 0:
             return None
+        if on_session and invoice.status != Invoice.Status.PAST_DUE:
+            return None  # the schedule charges an open invoice within minutes; Owners pay only past-due ones
         in_flight = invoice.payments.filter(status=Payment.Status.PROCESSING).first()
         if in_flight is not None:
+            if on_session:
+                return None  # the schedule's attempt is running: the pay page says so rather than racing it
             return in_flight, True  # the same attempt again: same idempotency key
         attempt = invoice.payments.count() + 1
         payment = Payment.objects.create(
@@ -71,6 +99,7 @@ def _begin_attempt(invoice_id: int) -> tuple[Payment, bool] | None:
             attempt=attempt,
             idempotency_key=f"invoice-{invoice.public_id}-attempt-{attempt}",
             amount_cents=invoice.total_cents,
+            on_session=on_session,
         )
         return payment, False
 
@@ -86,29 +115,68 @@ def _charge(payment: Payment, subscription: Subscription, *, retrying: bool):
         _remember_intent(payment, intent)
     if intent is not None:
         return intent, _failure_of(intent)
+    params = {
+        "amount": payment.amount_cents,
+        "currency": payment.invoice.currency,
+        "customer": subscription.stripe_customer_id,
+        "payment_method": subscription.payment_method_id,
+        "payment_method_types": ["card"],  # a card only: no redirect-based method that would need a return_url
+        "confirm": True,
+        "metadata": {
+            "invoice_id": str(payment.invoice.public_id),
+            "invoice_number": payment.invoice.number,
+            "payment_key": payment.idempotency_key,
+        },
+    }
+    if not payment.on_session:
+        params["off_session"] = True  # on-session, a bank's 3-D Secure check is answered in the pay page
     try:
-        intent = client.v1.payment_intents.create(
-            params={
-                "amount": payment.amount_cents,
-                "currency": payment.invoice.currency,
-                "customer": subscription.stripe_customer_id,
-                "payment_method": subscription.payment_method_id,
-                "off_session": True,
-                "confirm": True,
-                "metadata": {
-                    "invoice_id": str(payment.invoice.public_id),
-                    "invoice_number": payment.invoice.number,
-                    "payment_key": payment.idempotency_key,
-                },
-            },
-            options={"idempotency_key": payment.idempotency_key},
-        )
+        intent = client.v1.payment_intents.create(params=params, options={"idempotency_key": payment.idempotency_key})
     except stripe.CardError as error:  # declined, or the bank wants the customer present (3-D Secure)
         intent = find_intent(payment.idempotency_key)  # it exists, failed; keep its id for the records
         _remember_intent(payment, intent)
         return intent, (error.code or "card_declined", error.user_message or str(error))
     _remember_intent(payment, intent)
     return intent, _failure_of(intent)
+
+
+def _settle_earlier_attempts(invoice_id: int) -> bool:
+    """Settle the PaymentIntents of the invoice's failed attempts before a new one; True if one had succeeded.
+
+    A PaymentIntent the Owner confirmed on-session may have succeeded before we heard of it (their
+    browser closed, the webhook is late): it is recorded and nothing more is charged. One that can
+    still be confirmed is canceled, so that it cannot be paid as well as the new attempt.
+    """
+    client = stripe_client()
+    earlier = Payment.objects.filter(
+        invoice_id=invoice_id, status=Payment.Status.FAILED, invoice__status=Invoice.Status.PAST_DUE
+    ).exclude(stripe_payment_intent_id="")
+    for payment in earlier:
+        intent = client.v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
+        if intent.status in CONFIRMABLE:
+            try:
+                intent = client.v1.payment_intents.cancel(intent.id)
+            except stripe.InvalidRequestError:  # confirmed meanwhile: its state now is what counts
+                intent = client.v1.payment_intents.retrieve(intent.id)
+        if intent.status == "succeeded":
+            record_intent(payment, intent)
+            return True
+    return False
+
+
+def intent_awaiting_authentication(invoice: Invoice):
+    """The PaymentIntent of the invoice's latest attempt if the bank waits for the Owner to authenticate it."""
+    latest = invoice.payments.order_by("-attempt").first()
+    if latest is None or latest.status != Payment.Status.FAILED or not latest.stripe_payment_intent_id:
+        return None
+    intent = stripe_client().v1.payment_intents.retrieve(latest.stripe_payment_intent_id)
+    return intent if intent.status == "requires_action" else None
+
+
+def record_confirmation(invoice: Invoice, payment_intent_id: str) -> Payment:
+    """Record what came of the Owner's on-session confirmation; Payment.DoesNotExist if not this invoice's."""
+    payment = invoice.payments.get(stripe_payment_intent_id=payment_intent_id)  # never another invoice's intent
+    return record_intent(payment, stripe_client().v1.payment_intents.retrieve(payment_intent_id))
 
 
 def find_intent(payment_key: str):
@@ -157,7 +225,7 @@ def record_intent(payment: Payment, intent) -> Payment:
 
 def _remember_intent(payment: Payment, intent) -> None:
     if intent is not None and not payment.stripe_payment_intent_id:
-        Payment.objects.filter(pk=payment.pk).update(stripe_payment_intent_id=intent.id)
+        Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(stripe_payment_intent_id=intent.id)
         payment.stripe_payment_intent_id = intent.id
 
 
@@ -214,7 +282,7 @@ def _finish(payment_id: int, intent, *, failure) -> Payment:
             },
         )
         recipients = owner_emails(invoice.team_id)
-        if recipients:
+        if recipients and not (failure and payment.on_session):  # on-session, the pay page tells them
             context = {"invoice": invoice, "payment": payment}
             transaction.on_commit(lambda: _send(template, recipients, context))
     return payment

@@ -25,7 +25,11 @@ def open_billing_periods() -> int:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=900)
 def close_billing_periods() -> int:
-    return len(closing.close_due_periods())
+    invoices = closing.close_due_periods()
+    for invoice in invoices:
+        if invoice.total_cents > 0:  # charged now rather than at the next charge_due_invoices sweep
+            charge_invoice.delay(invoice.pk)
+    return len(invoices)
 
 
 # Well under Stripe's 25-100 requests a second: each charge is about three API calls.

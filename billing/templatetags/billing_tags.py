@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.roles import Perm, role_can
 from billing.forms import last_day
 from billing.metering import alert_threshold
-from billing.models import Subscription, UsageAlert
+from billing.models import Invoice, Subscription, UsageAlert
 
 register = template.Library()
 
@@ -54,13 +54,14 @@ def usage_banner(context) -> dict:
 
 
 def account_banners(team_id: int) -> list[dict]:
-    """A past-due payment or a suspension, with what to do about it (one query)."""
+    """A past-due payment or a suspension, with the invoice to pay (one query; two when there is one)."""
     status = Subscription.objects.filter(team_id=team_id).values_list("status", flat=True).first()
+    if status not in (Subscription.Status.SUSPENDED, Subscription.Status.PAST_DUE):
+        return []
+    invoice = Invoice.objects.filter(team_id=team_id, status=Invoice.Status.PAST_DUE).order_by("issued_at").first()
     if status == Subscription.Status.SUSPENDED:
-        return [{"level": "error", "kind": "suspended"}]
-    if status == Subscription.Status.PAST_DUE:
-        return [{"level": "warning", "kind": "past_due"}]
-    return []
+        return [{"level": "error", "kind": "suspended", "invoice": invoice}]
+    return [{"level": "warning", "kind": "past_due", "invoice": invoice}]
 
 
 def usage_banners(team_id: int, now=None) -> list[dict]:

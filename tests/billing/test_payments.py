@@ -5,9 +5,11 @@ scenario there is exactly one PaymentIntent in localstripe whose metadata names 
 """
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 
 from accounts.roles import Role
 from billing import cards, closing, metering, payments, services
@@ -137,3 +139,20 @@ def test_the_sweep_finds_new_invoices_to_charge_once(owner_membership):
     assert payments.invoices_to_charge() == [invoice.pk]
     payments.charge_invoice(invoice.pk)
     assert payments.invoices_to_charge() == []
+
+
+def test_the_close_command_charges_the_invoices_it_issues_once(owner_membership):
+    """What a newcomer does on `make run`: upgrade with 4242…, close the period, see the invoice paid."""
+    store_card(owner_membership, "4242424242424242")
+    services.switch_plan(actor=owner_membership, plan_code="payg")
+    count_billable_requests(owner_membership.team, 3)
+    after_the_period = (metering.current_period(owner_membership.team_id).end + timedelta(hours=2)).isoformat()
+
+    out = StringIO()
+    call_command("close_billing_periods", "--now", after_the_period, "--allow-future", stdout=out)
+    call_command("close_billing_periods", "--now", after_the_period, "--allow-future", stdout=out)
+
+    invoice = Invoice.objects.get(team=owner_membership.team)
+    assert f"{invoice.number}  {owner_membership.team}  $0.45  Paid" in out.getvalue()
+    assert "Closed 0 period(s)." in out.getvalue()
+    assert [intent.status for intent in intents_for(invoice)] == ["succeeded"]

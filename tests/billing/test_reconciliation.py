@@ -19,12 +19,13 @@ def owner_membership(make_member):
 
 
 def test_a_charge_whose_run_died_is_recorded_from_stripe(owner_membership, monkeypatch):
-    payment = charged_but_unrecorded(owner_membership, monkeypatch)
+    payment, intent_id = charged_but_unrecorded(owner_membership, monkeypatch)
 
     assert payments.reconcile(stuck_after=timedelta(0)) == 1
 
     payment.refresh_from_db()
-    assert payment.status == "succeeded"
+    assert (payment.status, payment.stripe_payment_intent_id) == ("succeeded", intent_id)
+    assert [intent.id for intent in intents_for(payment.invoice)] == [intent_id]  # found, not charged again
     assert Invoice.objects.get(pk=payment.invoice_id).status == "paid"
     assert payments.reconcile(stuck_after=timedelta(0)) == 0  # nothing left to look at
 

@@ -15,7 +15,7 @@ import pytest
 from accounts.roles import Role
 from billing import payments
 from billing.models import Invoice, Payment, StripeEvent
-from tests.billing.test_payments import pay_as_you_go_invoice, store_card
+from tests.billing.test_payments import intents_for, pay_as_you_go_invoice, store_card
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 URL = "/billing/stripe/webhook"
@@ -41,8 +41,9 @@ def deliver(client, settings, event_type: str, intent_id: str, *, event_id=None,
     return client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
 
 
-def charged_but_unrecorded(owner_membership, monkeypatch) -> Payment:
-    """An attempt whose PaymentIntent succeeded in Stripe but whose run died before recording the outcome."""
+def charged_but_unrecorded(owner_membership, monkeypatch) -> tuple[Payment, str]:
+    """An attempt whose PaymentIntent succeeded in Stripe but whose run died before recording anything of it
+    (its transaction rolled back, so not even the PaymentIntent's id); and that PaymentIntent's id."""
     store_card(owner_membership, "4242424242424242")
     invoice = pay_as_you_go_invoice(owner_membership, 4)
     monkeypatch.setattr(payments, "_finish", lambda *args, **kwargs: (_ for _ in ()).throw(SystemExit("killed")))
@@ -50,26 +51,27 @@ def charged_but_unrecorded(owner_membership, monkeypatch) -> Payment:
         payments.charge_invoice(invoice.pk)
     monkeypatch.undo()
     payment = Payment.objects.get(invoice=invoice)
-    assert payment.status == "processing" and payment.stripe_payment_intent_id
-    return payment
+    (intent,) = intents_for(invoice)
+    assert (payment.status, payment.stripe_payment_intent_id, intent.status) == ("processing", "", "succeeded")
+    return payment, intent.id
 
 
 def test_a_succeeded_event_records_the_payment_the_task_did_not(client, settings, owner_membership, monkeypatch):
-    payment = charged_but_unrecorded(owner_membership, monkeypatch)
+    payment, intent_id = charged_but_unrecorded(owner_membership, monkeypatch)
 
-    response = deliver(client, settings, "payment_intent.succeeded", payment.stripe_payment_intent_id)
+    response = deliver(client, settings, "payment_intent.succeeded", intent_id)
 
     assert response.status_code == 200
     payment.refresh_from_db()
-    assert payment.status == "succeeded"
+    assert (payment.status, payment.stripe_payment_intent_id) == ("succeeded", intent_id)
     assert Invoice.objects.get(pk=payment.invoice_id).status == "paid"
     assert StripeEvent.objects.get().processed_at is not None
 
 
 def test_a_duplicate_delivery_is_acknowledged_and_stored_once(client, settings, owner_membership, monkeypatch):
-    payment = charged_but_unrecorded(owner_membership, monkeypatch)
+    _, intent_id = charged_but_unrecorded(owner_membership, monkeypatch)
     for _ in range(2):
-        response = deliver(client, settings, "payment_intent.succeeded", payment.stripe_payment_intent_id,
+        response = deliver(client, settings, "payment_intent.succeeded", intent_id,
                            event_id="evt_same")  # fmt: skip
         assert response.status_code == 200
     assert StripeEvent.objects.filter(event_id="evt_same").count() == 1
