@@ -20,7 +20,7 @@ from accounts.models import Membership
 from accounts.roles import Perm, role_can
 from billing.alerts import owner_emails
 from billing.metering import subscription_for
-from billing.models import BillingEvent, Invoice, Subscription
+from billing.models import BillingEvent, BillingPeriod, Invoice, Subscription
 from billing.stripe_gateway import as_dict, stripe_client
 from billing.templatetags.billing_tags import cents
 
@@ -130,6 +130,15 @@ def why_card_is_needed(subscription: Subscription) -> str | None:
         return (
             f"Invoice {unpaid.number} ({cents(unpaid.total_cents)}) is still to be charged to this card. "
             "The card can be removed once it is paid."
+        )
+    # A period that ended on a paid plan is invoiced within the grace hour after its end.
+    uninvoiced = BillingPeriod.objects.filter(
+        team_id=subscription.team_id, status=BillingPeriod.Status.OPEN, accrued_cents__gt=0
+    ).first()
+    if uninvoiced is not None:
+        return (
+            f"The period that ends {uninvoiced.end:%-d %B %Y} has {cents(uninvoiced.accrued_cents)} to invoice "
+            "and charge to this card. The card can be removed once that invoice is paid."
         )
     return None
 

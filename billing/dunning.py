@@ -20,30 +20,35 @@ from billing.models import BillingEvent, Invoice, Payment, Subscription
 from dashboard.emails import send_templated_email
 
 
-def due_retries(now: datetime | None = None) -> tuple[list[int], list[int]]:
-    """(past-due invoices whose next retry is due now, teams whose last retry has failed)."""
+def due_retries(now: datetime | None = None, *, team_id: int | None = None) -> tuple[list[tuple[int, int]], list[int]]:
+    """([(past-due invoice, the attempt to make)] whose next retry is due now, [teams whose last retry failed]).
+
+    An invoice with an attempt in flight waits for its outcome. The attempt number goes with the
+    retry so that a duplicate task, or the Owner paying meanwhile, makes it a no-op.
+    """
     now = now or timezone.now()
     schedule = settings.BILLING_DUNNING_RETRY_DAYS
     to_retry, to_suspend = [], set()
-    rows = (
-        Invoice.objects.filter(status=Invoice.Status.PAST_DUE)
-        .annotate(
-            # The schedule counts its own attempts; the Owner's tries on the pay page neither use it up nor restart it.
-            attempts=Count("payments", filter=Q(payments__on_session=False)),
-            first_failure=Min(
-                "payments__updated_at",
-                filter=Q(payments__status=Payment.Status.FAILED, payments__on_session=False),
-            ),
-        )
-        .values("pk", "team_id", "attempts", "first_failure")
-    )
+    invoices = Invoice.objects.filter(status=Invoice.Status.PAST_DUE)
+    if team_id is not None:
+        invoices = invoices.filter(team_id=team_id)
+    rows = invoices.annotate(
+        # The schedule counts its own attempts; the Owner's tries on the pay page neither use it up nor restart it.
+        scheduled=Count("payments", filter=Q(payments__on_session=False)),
+        attempts=Count("payments"),
+        in_flight=Count("payments", filter=Q(payments__status=Payment.Status.PROCESSING)),
+        first_failure=Min(
+            "payments__updated_at",
+            filter=Q(payments__status=Payment.Status.FAILED, payments__on_session=False),
+        ),
+    ).values("pk", "team_id", "scheduled", "attempts", "in_flight", "first_failure")
     for row in rows:
-        if row["first_failure"] is None:
+        if row["first_failure"] is None or row["in_flight"]:
             continue
-        retries_done = row["attempts"] - 1
+        retries_done = row["scheduled"] - 1
         if retries_done < len(schedule):
             if now >= row["first_failure"] + timedelta(days=schedule[retries_done]):
-                to_retry.append(row["pk"])
+                to_retry.append((row["pk"], row["attempts"] + 1))
         else:
             to_suspend.add(row["team_id"])
     return to_retry, sorted(to_suspend)
@@ -54,6 +59,14 @@ def mark_past_due(team_id: int) -> None:
     Subscription.objects.filter(team_id=team_id, status=Subscription.Status.ACTIVE).update(
         status=Subscription.Status.PAST_DUE
     )
+
+
+def suspend_if_still_due(team_id: int) -> bool:
+    """The hourly task's suspension: only if, now, the team still has a past-due invoice whose retries are
+    all spent (the Owner may have paid since the task looked)."""
+    if team_id not in due_retries(team_id=team_id)[1]:
+        return False
+    return suspend(team_id)
 
 
 def suspend(team_id: int) -> bool:

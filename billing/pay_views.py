@@ -8,6 +8,7 @@ leads to the card page and back here. Paying the last past-due invoice lifts a s
 """
 
 import logging
+import re
 
 import stripe
 from django.conf import settings
@@ -27,6 +28,8 @@ from billing.templatetags.billing_tags import cents
 logger = logging.getLogger(__name__)
 
 NEEDS_AUTHENTICATION = "authentication_required"
+PAYMENT_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,100}")
+OUT_OF_DATE = "This page was out of date: here is where the invoice stands now."
 
 
 def pay_url(invoice: Invoice) -> str:
@@ -44,9 +47,9 @@ def pay_invoice(request, invoice_id):
     if invoice.status != Invoice.Status.PAST_DUE:
         return _nothing_to_pay(request, invoice)
     if request.method == "POST":
-        if request.POST.get("payment_intent"):
+        if "payment_intent" in request.POST:
             return _record_confirmation(request, invoice, request.POST["payment_intent"].strip())
-        return _pay_now(request, invoice)
+        return _pay_now(request, invoice, request.POST.get("attempt", ""))
     subscription = selectors.current_subscription(request.team)
     latest = invoice.payments.order_by("-attempt").first()
     processing = latest is not None and latest.status == Payment.Status.PROCESSING
@@ -59,6 +62,7 @@ def pay_invoice(request, invoice_id):
             messages.error(request, STRIPE_UNAVAILABLE)
     context = {
         "invoice": invoice,
+        "next_attempt": payments.next_attempt(invoice),  # a resubmitted form names an attempt made already
         "latest": latest,
         "processing": processing,
         "intent": intent,
@@ -80,9 +84,12 @@ def _nothing_to_pay(request, invoice: Invoice):
     return redirect(_invoice_url(invoice))
 
 
-def _pay_now(request, invoice: Invoice):
+def _pay_now(request, invoice: Invoice, attempt: str):
+    if not re.fullmatch(r"[0-9]{1,5}", attempt):
+        messages.error(request, OUT_OF_DATE)
+        return redirect(pay_url(invoice))
     try:
-        payment = payments.charge_invoice(invoice.pk, on_session=True)
+        payment = payments.charge_invoice(invoice.pk, attempt=int(attempt), on_session=True)
     except stripe.StripeError:
         logger.exception("Could not charge invoice %s on-session", invoice.number)
         messages.error(request, STRIPE_UNAVAILABLE)
@@ -90,8 +97,8 @@ def _pay_now(request, invoice: Invoice):
     invoice.refresh_from_db()
     if invoice.status == Invoice.Status.PAID:
         return _paid(request, invoice)
-    if payment is None:  # a scheduled attempt is running right now
-        messages.info(request, "A payment of this invoice is being processed. Refresh this page in a minute.")
+    if payment is None:  # made already (a resubmitted form), or a scheduled attempt is running right now
+        messages.info(request, OUT_OF_DATE)
     elif payment.failure_code == NEEDS_AUTHENTICATION:
         messages.info(request, "Your bank asks you to confirm this payment.")
     else:
@@ -100,6 +107,9 @@ def _pay_now(request, invoice: Invoice):
 
 
 def _record_confirmation(request, invoice: Invoice, payment_intent_id: str):
+    if not PAYMENT_INTENT_ID.fullmatch(payment_intent_id):
+        messages.error(request, "That payment is not one of this invoice's. Start again from this page.")
+        return redirect(pay_url(invoice))
     try:
         payment = payments.record_confirmation(invoice, payment_intent_id)
     except Payment.DoesNotExist:

@@ -48,39 +48,47 @@ def invoices_to_charge() -> list[int]:
     )
 
 
-def charge_invoice(invoice_id: int, *, on_session: bool = False) -> Payment | None:
-    """Charge the invoice's total to the team's card; None if there is nothing to charge.
+def charge_invoice(invoice_id: int, *, attempt: int | None = None, on_session: bool = False) -> Payment | None:
+    """Charge the invoice's total to the team's card; None if there is nothing (more) to do.
 
-    `on_session`: the Owner is paying a past-due invoice on its pay page (the bank may then ask them
-    to authenticate); otherwise the charge is the schedule's, made without them.
+    `attempt`: which attempt the caller means to make. None (the first charge, the reconciliation)
+    resumes the attempt in flight or makes attempt 1 if there is none yet; dunning and the pay page
+    name the next attempt they saw, so a duplicate task or a double-submitted form finds it made
+    already and does nothing. `on_session`: the Owner is paying a past-due invoice on its pay page
+    (the bank may then ask them to authenticate); otherwise the charge is made without them.
     """
-    if _settle_earlier_attempts(invoice_id):
-        return None  # an earlier PaymentIntent had succeeded after all: recorded, nothing more to charge
-    begun = _begin_attempt(invoice_id, on_session=on_session)
+    begun = _begin_attempt(invoice_id, attempt=attempt, on_session=on_session)
     if begun is None:
         return None
     payment, retrying = begun
     # Only the worker holding the attempt's row lock talks to Stripe about it, until the outcome is
     # recorded: a second worker (a duplicate task, the reconciliation) skips it rather than racing it
     # to create a second PaymentIntent. A dead worker's lock goes with its connection, so its retry
-    # can take over (and find the PaymentIntent it may have created by its metadata).
+    # can take over (and find the PaymentIntent it may have created by its metadata). `of=self`: the
+    # invoice row stays free meanwhile.
     with transaction.atomic():
         claimed = (
-            Payment.objects.select_for_update(skip_locked=True)
+            Payment.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk=payment.pk, status=Payment.Status.PROCESSING)
             .select_related("invoice")
             .first()
         )
         if claimed is None:
             return None  # another worker is charging this attempt right now, or has just finished it
+        intent = _intent_made_already(claimed, retrying=retrying)
+        if intent is not None:
+            return _finish(claimed.pk, intent, failure=_failure_of(intent))
+        if _earlier_attempt_settles_it(claimed):
+            claimed.delete()  # nothing reached Stripe for it, and nothing is left to charge for now
+            return None
         subscription = Subscription.objects.get(team_id=claimed.invoice.team_id)
         if not subscription.payment_method_id:
             return _finish(claimed.pk, None, failure=("no_card", "There is no card on file to charge."))
-        intent, failure = _charge(claimed, subscription, retrying=retrying)
+        intent, failure = _create_intent(claimed, subscription)
         return _finish(claimed.pk, intent, failure=failure)
 
 
-def _begin_attempt(invoice_id: int, *, on_session: bool) -> tuple[Payment, bool] | None:
+def _begin_attempt(invoice_id: int, *, attempt: int | None, on_session: bool) -> tuple[Payment, bool] | None:
     """The attempt to run and whether it is a retry of one already begun; None if nothing is due."""
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
@@ -90,31 +98,44 @@ def _begin_attempt(invoice_id: int, *, on_session: bool) -> tuple[Payment, bool]
             return None  # the schedule charges an open invoice within minutes; Owners pay only past-due ones
         in_flight = invoice.payments.filter(status=Payment.Status.PROCESSING).first()
         if in_flight is not None:
-            if on_session:
-                return None  # the schedule's attempt is running: the pay page says so rather than racing it
+            if on_session or (attempt is not None and attempt != in_flight.attempt):
+                return None  # another attempt is running: the pay page says so rather than racing it
             return in_flight, True  # the same attempt again: same idempotency key
-        attempt = invoice.payments.count() + 1
+        wanted = attempt or 1
+        if invoice.payments.count() != wanted - 1:
+            return None  # that attempt was made already (a duplicate task, a resubmitted form)
         payment = Payment.objects.create(
             invoice=invoice,
-            attempt=attempt,
-            idempotency_key=f"invoice-{invoice.public_id}-attempt-{attempt}",
+            attempt=wanted,
+            idempotency_key=f"invoice-{invoice.public_id}-attempt-{wanted}",
             amount_cents=invoice.total_cents,
             on_session=on_session,
         )
         return payment, False
 
 
-def _charge(payment: Payment, subscription: Subscription, *, retrying: bool):
-    """The PaymentIntent of this attempt, created now or found; and the failure (code, message) if any."""
-    client = stripe_client()
-    intent = None
+def next_attempt(invoice: Invoice) -> int:
+    """The number of the attempt a caller would make next (dunning, the pay page)."""
+    return invoice.payments.count() + 1
+
+
+def _intent_made_already(payment: Payment, *, retrying: bool):
+    """This attempt's PaymentIntent if it reached Stripe: by its recorded id, or (a run that died before
+    writing the id down) by its metadata."""
     if payment.stripe_payment_intent_id:
-        intent = client.v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
-    elif retrying:  # a run of this attempt may have reached Stripe and died before writing the id down
-        intent = find_intent(payment.idempotency_key)
+        return stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
+    if retrying:
+        customer = Subscription.objects.values_list("stripe_customer_id", flat=True).get(
+            team_id=payment.invoice.team_id
+        )
+        intent = find_intent(payment.idempotency_key, customer=customer)
         _remember_intent(payment, intent)
-    if intent is not None:
-        return intent, _failure_of(intent)
+        return intent
+    return None
+
+
+def _create_intent(payment: Payment, subscription: Subscription):
+    """Create and confirm the attempt's PaymentIntent; it and the failure (code, message), if any."""
     params = {
         "amount": payment.amount_cents,
         "currency": payment.invoice.currency,
@@ -130,36 +151,47 @@ def _charge(payment: Payment, subscription: Subscription, *, retrying: bool):
     }
     if not payment.on_session:
         params["off_session"] = True  # on-session, a bank's 3-D Secure check is answered in the pay page
+    client = stripe_client()
     try:
         intent = client.v1.payment_intents.create(params=params, options={"idempotency_key": payment.idempotency_key})
     except stripe.CardError as error:  # declined, or the bank wants the customer present (3-D Secure)
-        intent = find_intent(payment.idempotency_key)  # it exists, failed; keep its id for the records
+        # The failed PaymentIntent exists; keep its id for the records (Stripe names it in the error).
+        named = as_dict(getattr(error, "error", None)).get("payment_intent") or {}
+        if named.get("id"):
+            intent = client.v1.payment_intents.retrieve(named["id"])
+        else:
+            intent = find_intent(payment.idempotency_key, customer=subscription.stripe_customer_id)
         _remember_intent(payment, intent)
         return intent, (error.code or "card_declined", error.user_message or str(error))
     _remember_intent(payment, intent)
     return intent, _failure_of(intent)
 
 
-def _settle_earlier_attempts(invoice_id: int) -> bool:
-    """Settle the PaymentIntents of the invoice's failed attempts before a new one; True if one had succeeded.
+def _earlier_attempt_settles_it(payment: Payment) -> bool:
+    """Settle the PaymentIntents of the invoice's failed attempts before this new one reaches Stripe.
 
-    A PaymentIntent the Owner confirmed on-session may have succeeded before we heard of it (their
-    browser closed, the webhook is late): it is recorded and nothing more is charged. One that can
+    True when no new charge may be made now: an earlier PaymentIntent has succeeded after all (the
+    Owner confirmed it on-session and closed the tab, its webhook is late; it is recorded now), or
+    is still being processed (its outcome comes by webhook or the reconciliation). One that could
     still be confirmed is canceled, so that it cannot be paid as well as the new attempt.
     """
     client = stripe_client()
-    earlier = Payment.objects.filter(
-        invoice_id=invoice_id, status=Payment.Status.FAILED, invoice__status=Invoice.Status.PAST_DUE
-    ).exclude(stripe_payment_intent_id="")
-    for payment in earlier:
-        intent = client.v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
+    earlier = (
+        Payment.objects.filter(invoice_id=payment.invoice_id, status=Payment.Status.FAILED)
+        .exclude(pk=payment.pk)
+        .exclude(stripe_payment_intent_id="")
+    )
+    for earlier_payment in earlier:
+        intent = client.v1.payment_intents.retrieve(earlier_payment.stripe_payment_intent_id)
         if intent.status in CONFIRMABLE:
             try:
                 intent = client.v1.payment_intents.cancel(intent.id)
             except stripe.InvalidRequestError:  # confirmed meanwhile: its state now is what counts
                 intent = client.v1.payment_intents.retrieve(intent.id)
         if intent.status == "succeeded":
-            record_intent(payment, intent)
+            record_intent(earlier_payment, intent)
+            return True
+        if intent.status == "processing":
             return True
     return False
 
@@ -175,16 +207,29 @@ def intent_awaiting_authentication(invoice: Invoice):
 
 def record_confirmation(invoice: Invoice, payment_intent_id: str) -> Payment:
     """Record what came of the Owner's on-session confirmation; Payment.DoesNotExist if not this invoice's."""
+    if not payment_intent_id:
+        raise Payment.DoesNotExist("no PaymentIntent named")
     payment = invoice.payments.get(stripe_payment_intent_id=payment_intent_id)  # never another invoice's intent
     return record_intent(payment, stripe_client().v1.payment_intents.retrieve(payment_intent_id))
 
 
-def find_intent(payment_key: str):
+def find_intent(payment_key: str, *, customer: str = ""):
     """The PaymentIntent created for this attempt, by its metadata, if there is one."""
-    for intent in stripe_client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter():
+    for intent in _list_intents(customer).auto_paging_iter():
         if as_dict(intent.metadata).get("payment_key") == payment_key:
             return intent
     return None
+
+
+def _list_intents(customer: str):
+    """The team's customer's PaymentIntents (Stripe filters them), or all of them where the server can't."""
+    client = stripe_client()
+    if customer:
+        try:
+            return client.v1.payment_intents.list(params={"customer": customer, "limit": 100})
+        except stripe.InvalidRequestError:
+            pass  # localstripe knows no `customer` filter on this list: list them all
+    return client.v1.payment_intents.list(params={"limit": 100})
 
 
 def reconcile(*, stuck_after=None) -> int:
@@ -206,7 +251,7 @@ def reconcile(*, stuck_after=None) -> int:
         if payment.stripe_payment_intent_id:
             record_intent(payment, stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id))
         else:
-            charge_invoice(payment.invoice_id)
+            charge_invoice(payment.invoice_id, attempt=payment.attempt)
     failed = Payment.objects.filter(status=Payment.Status.FAILED, invoice__status=Invoice.Status.PAST_DUE).exclude(
         stripe_payment_intent_id=""
     )
@@ -254,13 +299,16 @@ def _finish(payment_id: int, intent, *, failure) -> Payment:
             return payment  # Stripe is still working on it; a later run (or the webhook) records the outcome
         now = timezone.now()
         if failure is None:
+            if invoice.status == Invoice.Status.PAID:  # should never happen: each new attempt settles the earlier ones
+                logger.error("Invoice %s was paid twice (attempt %s): refund one", invoice.number, payment.attempt)
             payment.status = Payment.Status.SUCCEEDED
-            invoice.status, invoice.paid_at = Invoice.Status.PAID, now
+            invoice.status, invoice.paid_at = Invoice.Status.PAID, invoice.paid_at or now
             template = "invoice-paid"
         else:
             payment.status = Payment.Status.FAILED
             payment.failure_code, payment.failure_message = failure[0][:64], failure[1][:300]
-            invoice.status = Invoice.Status.PAST_DUE
+            if invoice.status in CHARGEABLE:  # never back from paid or void
+                invoice.status = Invoice.Status.PAST_DUE
             template = "invoice-past-due"
         payment.save()
         invoice.save(update_fields=["status", "paid_at"])

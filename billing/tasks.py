@@ -34,8 +34,8 @@ def close_billing_periods() -> int:
 
 # Well under Stripe's 25-100 requests a second: each charge is about three API calls.
 @shared_task(acks_late=True, reject_on_worker_lost=True, rate_limit="5/s", time_limit=120)
-def charge_invoice(invoice_id: int) -> str | None:
-    payment = payments.charge_invoice(invoice_id)
+def charge_invoice(invoice_id: int, attempt: int | None = None) -> str | None:
+    payment = payments.charge_invoice(invoice_id, attempt=attempt)
     return payment.status if payment else None
 
 
@@ -50,10 +50,10 @@ def charge_due_invoices() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=300)
 def run_dunning() -> int:
     to_retry, to_suspend = dunning.due_retries()
-    for invoice_id in to_retry:
-        charge_invoice.delay(invoice_id)
+    for invoice_id, attempt in to_retry:
+        charge_invoice.delay(invoice_id, attempt)
     for team_id in to_suspend:
-        dunning.suspend(team_id)
+        dunning.suspend_if_still_due(team_id)
     return len(to_retry) + len(to_suspend)
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent, Membership
 from accounts.roles import Role
 from billing import card_views, cards, metering, services
-from billing.models import BillingEvent, Invoice, Plan, Subscription
+from billing.models import BillingEvent, BillingPeriod, Invoice, Plan, Subscription
 from billing.stripe_gateway import stripe_client
 from tests.billing.test_card_page import reauthenticate
 from tests.billing.test_payments import store_card
@@ -292,3 +292,17 @@ def test_another_teams_card_is_untouched(reauthenticated, with_card, team, other
     assert (kept.card_on_file, kept.payment_method_id) == (True, theirs.payment_method_id)
     assert attached_to(theirs.payment_method_id) == theirs.stripe_customer_id
     assert not AuditEvent.objects.filter(team=other_team, action="billing.card_removed").exists()
+
+
+def test_usage_not_invoiced_yet_keeps_the_card(owner_membership, with_card, team):
+    """A Pay-as-you-go period that has ended but is not closed yet (the grace hour), after a switch to Free."""
+    period = metering.current_period(team.pk)
+    BillingPeriod.objects.filter(pk=period.pk).update(accrued_cents=300)
+
+    with pytest.raises(cards.CardError, match=r"has \$3.00 to invoice and charge to this card"):
+        cards.remove_card(owner_membership)
+    assert_card_kept(team, with_card)
+
+    BillingPeriod.objects.filter(pk=period.pk).update(status=BillingPeriod.Status.CLOSED)  # invoiced: see above
+    cards.remove_card(owner_membership)
+    assert subscription(team).card_on_file is False

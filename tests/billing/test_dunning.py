@@ -24,11 +24,11 @@ def run_dunning_at(moment) -> tuple[list[int], list[int]]:
     """What the hourly task does, as of `moment`: charge the due retries, suspend after the last."""
     with time_machine.travel(moment, tick=False):
         to_retry, to_suspend = dunning.due_retries()
-        for invoice_id in to_retry:
-            payments.charge_invoice(invoice_id)
+        for invoice_id, attempt in to_retry:
+            payments.charge_invoice(invoice_id, attempt=attempt)
         for team_id in to_suspend:
-            dunning.suspend(team_id)
-    return to_retry, to_suspend
+            dunning.suspend_if_still_due(team_id)
+    return [invoice_id for invoice_id, _ in to_retry], to_suspend
 
 
 def status_of(team_id) -> str:
@@ -58,7 +58,7 @@ def test_a_failing_card_is_retried_on_schedule_then_the_team_is_suspended_and_pa
         metering.reserve(request_id="after-suspension", **vehicle_kwargs)
 
     store_card(owner_membership, "4242424242424242")  # the Owner replaces the card…
-    payment = payments.charge_invoice(invoice.pk)  # …and it is charged (the card page will do this at once)
+    payment = payments.charge_invoice(invoice.pk, attempt=5, on_session=True)  # …and pays on the pay page
 
     invoice.refresh_from_db()
     assert (payment.status, invoice.status, status_of(team_id)) == ("succeeded", "paid", "active")
@@ -78,3 +78,20 @@ def test_a_paid_invoice_is_never_retried(owner_membership):
     payments.charge_invoice(invoice.pk)
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
     assert run_dunning_at(timezone.now() + timedelta(days=30)) == ([], [])
+
+
+def test_a_team_that_paid_after_the_task_looked_is_not_suspended(owner_membership):
+    store_card(owner_membership, "4000000000000341")
+    invoice = pay_as_you_go_invoice(owner_membership, 10)
+    payments.charge_invoice(invoice.pk)
+    failed_at = Payment.objects.get(invoice=invoice).updated_at
+    for day in (1, 3, 5):
+        run_dunning_at(failed_at + timedelta(days=day, minutes=1))
+    with time_machine.travel(failed_at + timedelta(days=5, minutes=5), tick=False):
+        _, to_suspend = dunning.due_retries()
+        assert to_suspend == [owner_membership.team_id]  # the task's snapshot…
+        store_card(owner_membership, "4242424242424242")
+        payments.charge_invoice(invoice.pk, attempt=5, on_session=True)  # …then the Owner pays on the pay page
+        assert dunning.suspend_if_still_due(owner_membership.team_id) is False
+
+    assert status_of(owner_membership.team_id) == "active"

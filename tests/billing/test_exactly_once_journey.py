@@ -195,16 +195,16 @@ def test_a_second_worker_leaves_an_attempt_alone_while_the_first_is_asking_strip
     store_card(owner, GOOD_CARD)
     invoice = pay_as_you_go_invoice(owner, 8)
     a_is_at_stripe, b_is_done = threading.Event(), threading.Event()
-    real_charge = payments._charge
+    real_create = payments._create_intent
+    outcome = {}
 
-    def slow_charge(*args, **kwargs):  # worker A: pauses inside the Stripe step until B has run
+    def slow_create(*args, **kwargs):  # worker A: pauses inside the Stripe step until B has run
         if threading.current_thread().name == "worker-a":
             a_is_at_stripe.set()
-            b_is_done.wait(timeout=30)
-        return real_charge(*args, **kwargs)
+            outcome["b_ran_while_a_waited"] = b_is_done.wait(timeout=10)  # False: B was blocked behind A
+        return real_create(*args, **kwargs)
 
-    monkeypatch.setattr(payments, "_charge", slow_charge)
-    outcome = {}
+    monkeypatch.setattr(payments, "_create_intent", slow_create)
 
     def worker_a():
         try:
@@ -219,6 +219,6 @@ def test_a_second_worker_leaves_an_attempt_alone_while_the_first_is_asking_strip
     b_is_done.set()
     thread.join(timeout=60)
 
-    assert outcome == {"a": "succeeded", "b": None}
+    assert outcome == {"a": "succeeded", "b": None, "b_ran_while_a_waited": True}
     assert [(intent.amount, intent.status) for intent in intents_for(invoice)] == [(120, "succeeded")]
     assert list(Payment.objects.filter(invoice=invoice).values_list("status", flat=True)) == ["succeeded"]

@@ -6,6 +6,7 @@ authentication route exactly as its Stripe.js does; tests/e2e/test_paying_in_a_b
 """
 
 import json
+import re
 import urllib.request
 from datetime import timedelta
 
@@ -74,6 +75,13 @@ def pay_url(invoice: Invoice) -> str:
     return f"/billing/invoices/{invoice.public_id}/pay/"
 
 
+def pay_now(client, invoice: Invoice, *, page: str | None = None, **kwargs):
+    """Click "Pay now": post the form with the attempt number the page carries."""
+    page = page or client.get(pay_url(invoice)).content.decode()
+    attempt = re.search(r'name="attempt" value="(\d+)"', page).group(1)
+    return client.post(pay_url(invoice), {"attempt": attempt}, **kwargs)
+
+
 def messages_of(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
@@ -98,7 +106,7 @@ def test_declined_then_dunning_then_suspension_then_the_owner_pays_with_another_
     assert "Pay $3.00 with Visa •••• 4242" in page.content.decode()
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_client.post(pay_url(invoice), follow=True)
+        response = pay_now(owner_client, invoice, follow=True)
 
     invoice.refresh_from_db()
     assert (invoice.status, response.redirect_chain[-1][0]) == ("paid", f"/billing/invoices/{invoice.public_id}/")
@@ -144,7 +152,7 @@ def test_a_failed_authentication_changes_nothing_and_the_owner_can_try_again(own
     assert invoice.status == "past_due"
     assert "Pay $3.00 with Visa •••• 3155" in response.content.decode()  # the expired check cannot be retried
 
-    response = owner_client.post(pay_url(invoice), follow=True)  # "Pay now": a new attempt, the bank asks again
+    response = pay_now(owner_client, invoice, follow=True)  # "Pay now": a new attempt, the bank asks again
     assert "Your bank asks you to confirm this payment." in messages_of(response)
     second = Payment.objects.filter(invoice=invoice).order_by("attempt").last()
     assert (second.attempt, second.on_session, second.failure_code) == (2, True, "authentication_required")
@@ -167,8 +175,8 @@ def test_a_payment_confirmed_in_the_browser_but_never_reported_is_found_before_c
     authenticate_in_the_browser(intent.id, intent.client_secret)
 
     (due, _) = dunning.due_retries(timezone.now() + timedelta(days=2))
-    assert due == [invoice.pk]
-    assert payments.charge_invoice(invoice.pk) is None
+    assert due == [(invoice.pk, 2)]
+    assert payments.charge_invoice(invoice.pk, attempt=2) is None
 
     invoice.refresh_from_db()
     assert invoice.status == "paid"
@@ -179,7 +187,7 @@ def test_a_payment_confirmed_in_the_browser_but_never_reported_is_found_before_c
 def test_a_retry_cancels_the_payment_waiting_for_authentication_so_both_can_never_be_paid(owner_membership):
     invoice = past_due_invoice(owner_membership, NEEDS_3DS)
     waiting = stripe_client().v1.payment_intents.retrieve(Payment.objects.get(invoice=invoice).stripe_payment_intent_id)
-    payments.charge_invoice(invoice.pk)  # dunning's retry
+    payments.charge_invoice(invoice.pk, attempt=2)  # dunning's retry
 
     assert stripe_client().v1.payment_intents.retrieve(waiting.id).status == "canceled"
     with pytest.raises(urllib.error.HTTPError):  # the Owner's late confirmation of it is refused by Stripe
@@ -190,8 +198,9 @@ def test_a_retry_cancels_the_payment_waiting_for_authentication_so_both_can_neve
 def test_paying_twice_in_a_row_charges_once(owner_membership, owner_client):
     invoice = past_due_invoice(owner_membership, DECLINED_ON_CHARGE)
     store_card(owner_membership, VISA)
-    owner_client.post(pay_url(invoice))
-    response = owner_client.post(pay_url(invoice), follow=True)  # a double click, a back-button resubmit
+    page = owner_client.get(pay_url(invoice)).content.decode()
+    pay_now(owner_client, invoice, page=page)
+    response = pay_now(owner_client, invoice, page=page, follow=True)  # a double click, a back-button resubmit
 
     assert f"Invoice {invoice.number} is paid." in messages_of(response)
     assert [p.status for p in Payment.objects.filter(invoice=invoice).order_by("attempt")] == ["failed", "succeeded"]
@@ -203,13 +212,13 @@ def test_the_owners_failed_tries_neither_email_nor_use_up_the_retry_schedule(own
     failed_at = Payment.objects.get(invoice=invoice).updated_at
     mail.outbox.clear()
     for _ in range(3):
-        response = owner_client.post(pay_url(invoice), follow=True)
+        response = pay_now(owner_client, invoice, follow=True)
         assert "Your card was declined." in messages_of(response)
 
     assert mail.outbox == []
     assert Payment.objects.filter(invoice=invoice, on_session=True).count() == 3
     assert dunning.due_retries(failed_at + timedelta(hours=23)) == ([], [])
-    assert dunning.due_retries(failed_at + timedelta(days=1, minutes=1)) == ([invoice.pk], [])  # still day 1 first
+    assert dunning.due_retries(failed_at + timedelta(days=1, minutes=1)) == ([(invoice.pk, 5)], [])  # still day 1
 
 
 def test_without_a_card_the_page_leads_to_the_card_form(owner_membership, owner_client):
@@ -289,3 +298,21 @@ def test_use_another_card_stores_it_and_comes_back_to_the_pay_page(
     foreign = past_due_invoice(make_member(Role.OWNER, team=other_team), DECLINED_ON_CHARGE, requests=2)
     form = card_form(owner_client, f"/billing/card/?next=pay-{foreign.public_id}")
     assert 'name="next"' not in form["html"]  # another team's invoice is not a place to go back to
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"attempt": ""}, {"attempt": "²"}, {"attempt": "-1"}, {}, {"payment_intent": ""}, {"payment_intent": " "},
+     {"payment_intent": "pi_\x00"}, {"payment_intent": "evil"}],
+)  # fmt: skip
+def test_malformed_forms_change_nothing_and_say_why(owner_membership, owner_client, form):
+    invoice = past_due_invoice(owner_membership, DECLINED_ON_CHARGE)
+    store_card(owner_membership, VISA)
+    Payment.objects.filter(invoice=invoice).update(stripe_payment_intent_id="")  # as if it never reached Stripe
+
+    response = owner_client.post(pay_url(invoice), form, follow=True)
+
+    assert response.status_code == 200
+    assert any("out of date" in m or "not one of this invoice's" in m for m in messages_of(response))
+    assert Payment.objects.filter(invoice=invoice).count() == 1
+    assert Invoice.objects.get(pk=invoice.pk).status == "past_due"

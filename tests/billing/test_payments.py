@@ -111,8 +111,11 @@ def test_a_declined_card_leaves_the_invoice_past_due_and_tells_the_owners(
     assert len(intents_for(invoice)) == 1
     assert mail.outbox[-1].subject == f"Payment failed for Ignition invoice {invoice.number}"
 
-    retry = payments.charge_invoice(invoice.pk)  # a later dunning attempt is a new attempt with a new key
+    assert payments.charge_invoice(invoice.pk) is None  # a duplicate first-charge task: attempt 1 is made already
+    retry = payments.charge_invoice(invoice.pk, attempt=2)  # dunning's retry is a new attempt with a new key
     assert (retry.attempt, retry.idempotency_key) == (2, f"invoice-{invoice.public_id}-attempt-2")
+    assert payments.charge_invoice(invoice.pk, attempt=2) is None  # the same retry task, delivered twice
+    assert Payment.objects.filter(invoice=invoice).count() == 2 and len(intents_for(invoice)) == 2
 
 
 def test_zero_and_paid_invoices_are_not_charged(owner_membership):

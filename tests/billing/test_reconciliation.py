@@ -37,7 +37,7 @@ def test_an_attempt_that_never_reached_stripe_is_run_again_once(owner_membership
     def unreachable(*args, **kwargs):
         raise ConnectionError("Stripe unreachable")
 
-    monkeypatch.setattr(payments, "_charge", unreachable)  # the run dies before Stripe hears of it
+    monkeypatch.setattr(payments, "_create_intent", unreachable)  # the run dies before Stripe hears of it
     with pytest.raises(ConnectionError):
         payments.charge_invoice(invoice.pk)
     monkeypatch.undo()
