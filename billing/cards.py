@@ -117,6 +117,10 @@ def why_card_is_needed(subscription: Subscription) -> str | None:
     if pending is not None and pending.requires_card:
         when = f" on {subscription.pending_at:%-d %B %Y}" if subscription.pending_at else ""
         return f"Your switch to {pending.name}{when} needs this card. Cancel the scheduled switch to remove it."
+    # Periods before invoices: a period closing between the two queries then shows up as its invoice.
+    uninvoiced = BillingPeriod.objects.filter(
+        team_id=subscription.team_id, status=BillingPeriod.Status.OPEN, accrued_cents__gt=0
+    ).first()
     unpaid = (
         Invoice.objects.filter(
             team_id=subscription.team_id,
@@ -131,11 +135,7 @@ def why_card_is_needed(subscription: Subscription) -> str | None:
             f"Invoice {unpaid.number} ({cents(unpaid.total_cents)}) is still to be charged to this card. "
             "The card can be removed once it is paid."
         )
-    # A period that ended on a paid plan is invoiced within the grace hour after its end.
-    uninvoiced = BillingPeriod.objects.filter(
-        team_id=subscription.team_id, status=BillingPeriod.Status.OPEN, accrued_cents__gt=0
-    ).first()
-    if uninvoiced is not None:
+    if uninvoiced is not None:  # e.g. a period that ended on a paid plan, invoiced within the grace hour
         return (
             f"The period that ends {uninvoiced.end:%-d %B %Y} has {cents(uninvoiced.accrued_cents)} to invoice "
             "and charge to this card. The card can be removed once that invoice is paid."

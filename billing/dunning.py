@@ -64,9 +64,13 @@ def mark_past_due(team_id: int) -> None:
 def suspend_if_still_due(team_id: int) -> bool:
     """The hourly task's suspension: only if, now, the team still has a past-due invoice whose retries are
     all spent (the Owner may have paid since the task looked)."""
-    if team_id not in due_retries(team_id=team_id)[1]:
-        return False
-    return suspend(team_id)
+    with transaction.atomic():
+        # A payment being recorded updates this row in its transaction: once we hold it, the check
+        # below sees that payment's outcome (and a later one lifts what we do here).
+        Subscription.objects.select_for_update().filter(team_id=team_id).first()
+        if team_id not in due_retries(team_id=team_id)[1]:
+            return False
+        return suspend(team_id)
 
 
 def suspend(team_id: int) -> bool:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import team_member_required
 from accounts.roles import Perm
-from billing import payments, selectors
+from billing import payments, selectors, tasks
 from billing.card_views import STRIPE_UNAVAILABLE, card_label
 from billing.invoice_views import team_invoice
 from billing.models import Invoice, Payment
@@ -92,6 +92,7 @@ def _pay_now(request, invoice: Invoice, attempt: str):
         payment = payments.charge_invoice(invoice.pk, attempt=int(attempt), on_session=True)
     except stripe.StripeError:
         logger.exception("Could not charge invoice %s on-session", invoice.number)
+        _finish_later(invoice, int(attempt))
         messages.error(request, STRIPE_UNAVAILABLE)
         return redirect(pay_url(invoice))
     invoice.refresh_from_db()
@@ -104,6 +105,16 @@ def _pay_now(request, invoice: Invoice, attempt: str):
     else:
         messages.error(request, payment.failure_message or "The card was declined.")
     return redirect(pay_url(invoice))
+
+
+def _finish_later(invoice: Invoice, attempt: int) -> None:
+    """The attempt may have reached Stripe before the error: a worker resumes it in a minute (finding its
+    PaymentIntent, or making it once), rather than the page showing "being processed" until the nightly
+    reconciliation."""
+    try:
+        tasks.charge_invoice.apply_async((invoice.pk, attempt), countdown=60)
+    except Exception:  # the broker is down too: the reconciliation resumes the attempt
+        logger.exception("Could not queue the resumption of invoice %s attempt %s", invoice.number, attempt)
 
 
 def _record_confirmation(request, invoice: Invoice, payment_intent_id: str):

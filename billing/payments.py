@@ -125,10 +125,7 @@ def _intent_made_already(payment: Payment, *, retrying: bool):
     if payment.stripe_payment_intent_id:
         return stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
     if retrying:
-        customer = Subscription.objects.values_list("stripe_customer_id", flat=True).get(
-            team_id=payment.invoice.team_id
-        )
-        intent = find_intent(payment.idempotency_key, customer=customer)
+        intent = find_intent(payment.idempotency_key, customer=_customer_of(payment))
         _remember_intent(payment, intent)
         return intent
     return None
@@ -213,6 +210,10 @@ def record_confirmation(invoice: Invoice, payment_intent_id: str) -> Payment:
     return record_intent(payment, stripe_client().v1.payment_intents.retrieve(payment_intent_id))
 
 
+def _customer_of(payment: Payment) -> str:
+    return Subscription.objects.values_list("stripe_customer_id", flat=True).get(team_id=payment.invoice.team_id)
+
+
 def find_intent(payment_key: str, *, customer: str = ""):
     """The PaymentIntent created for this attempt, by its metadata, if there is one."""
     for intent in _list_intents(customer).auto_paging_iter():
@@ -238,20 +239,23 @@ def reconcile(*, stuck_after=None) -> int:
     An attempt still `processing` with a PaymentIntent (its run died, its webhook was lost) gets the
     PaymentIntent's current state; one without (it may never have reached Stripe) is run again as the
     same attempt, which finds its PaymentIntent by metadata or creates it once. A failed attempt whose
-    PaymentIntent has since succeeded (paid on-session, webhook lost) is recorded as paid.
+    PaymentIntent has since succeeded (paid on-session, webhook lost) is recorded as paid. An attempt
+    left in flight on an invoice paid meanwhile by another one, which never reached Stripe, is closed
+    as superseded.
     """
     cutoff = timezone.now() - (STUCK_AFTER if stuck_after is None else stuck_after)
-    open_invoices = (Invoice.Status.OPEN, Invoice.Status.PAST_DUE)
     looked_at = 0
-    stuck = Payment.objects.filter(
-        status=Payment.Status.PROCESSING, invoice__status__in=open_invoices, updated_at__lte=cutoff
-    )
+    stuck = Payment.objects.filter(status=Payment.Status.PROCESSING, updated_at__lte=cutoff)
     for payment in stuck.select_related("invoice"):
         looked_at += 1
         if payment.stripe_payment_intent_id:
             record_intent(payment, stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id))
-        else:
+        elif payment.invoice.status in CHARGEABLE:
             charge_invoice(payment.invoice_id, attempt=payment.attempt)
+        elif (intent := find_intent(payment.idempotency_key, customer=_customer_of(payment))) is not None:
+            record_intent(payment, intent)
+        else:
+            _finish(payment.pk, None, failure=("superseded", "The invoice was settled by another attempt."))
     failed = Payment.objects.filter(status=Payment.Status.FAILED, invoice__status=Invoice.Status.PAST_DUE).exclude(
         stripe_payment_intent_id=""
     )
@@ -312,9 +316,10 @@ def _finish(payment_id: int, intent, *, failure) -> Payment:
             template = "invoice-past-due"
         payment.save()
         invoice.save(update_fields=["status", "paid_at"])
+        overdue = invoice.status == Invoice.Status.PAST_DUE  # a failure on a paid or void invoice changes nothing
         if failure is None:
             dunning.lift_if_paid_up(invoice.team_id)  # paying the last past-due invoice lifts a suspension at once
-        else:
+        elif overdue:
             dunning.mark_past_due(invoice.team_id)
         BillingEvent.objects.create(
             team_id=invoice.team_id,
@@ -330,7 +335,7 @@ def _finish(payment_id: int, intent, *, failure) -> Payment:
             },
         )
         recipients = owner_emails(invoice.team_id)
-        if recipients and not (failure and payment.on_session):  # on-session, the pay page tells them
+        if recipients and (failure is None or (overdue and not payment.on_session)):  # on-session: the page tells
             context = {"invoice": invoice, "payment": payment}
             transaction.on_commit(lambda: _send(template, recipients, context))
     return payment

@@ -11,13 +11,14 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
+import stripe
 import time_machine
 from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
 from accounts.roles import Role
-from billing import cards, dunning, metering, payments
+from billing import cards, dunning, metering, payments, tasks
 from billing.models import Invoice, Payment, Subscription
 from billing.stripe_gateway import stripe_client
 from tests.billing.test_card_page import card_form, confirm_in_the_browser, reauthenticate, store
@@ -316,3 +317,50 @@ def test_malformed_forms_change_nothing_and_say_why(owner_membership, owner_clie
     assert any("out of date" in m or "not one of this invoice's" in m for m in messages_of(response))
     assert Payment.objects.filter(invoice=invoice).count() == 1
     assert Invoice.objects.get(pk=invoice.pk).status == "past_due"
+
+
+def test_a_stripe_error_while_paying_is_resumed_by_a_worker_without_a_second_charge(
+    owner_membership, owner_client, monkeypatch
+):
+    invoice = past_due_invoice(owner_membership, DECLINED_ON_CHARGE)
+    store_card(owner_membership, VISA)
+    real_create = payments._create_intent
+
+    def answer_lost(*args, **kwargs):  # Stripe charged the card, then the connection dropped
+        real_create(*args, **kwargs)
+        raise stripe.APIConnectionError("connection reset")
+
+    monkeypatch.setattr(payments, "_create_intent", answer_lost)
+    response = pay_now(owner_client, invoice, follow=True)
+    monkeypatch.undo()
+
+    assert "Card payments are unavailable right now. Try again in a few minutes." in messages_of(response)
+    second = Payment.objects.get(invoice=invoice, attempt=2)
+    assert (second.status, second.stripe_payment_intent_id) == ("processing", "")
+    assert "being processed" in owner_client.get(pay_url(invoice)).content.decode()
+
+    assert tasks.charge_invoice(invoice.pk, 2) == "succeeded"  # the resumption the page queued, a minute later
+
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"
+    assert sorted(intent.status for intent in intents_for(invoice)) == ["canceled", "succeeded"]
+
+
+def test_an_attempt_left_in_flight_on_an_invoice_paid_meanwhile_is_closed_as_superseded(owner_membership, owner_client):
+    invoice = past_due_invoice(owner_membership, NEEDS_3DS)
+    first = Payment.objects.get(invoice=invoice)
+    payments._begin_attempt(invoice.pk, attempt=2, on_session=False)  # dunning's worker died right after this
+    intent = stripe_client().v1.payment_intents.retrieve(first.stripe_payment_intent_id)
+    authenticate_in_the_browser(intent.id, intent.client_secret)  # the Owner pays the first one on-session
+    owner_client.post(pay_url(invoice), {"payment_intent": intent.id})
+    assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+    mail.outbox.clear()
+
+    payments.reconcile(stuck_after=timedelta(0))
+
+    orphan = Payment.objects.get(invoice=invoice, attempt=2)
+    assert (orphan.status, orphan.failure_code) == ("failed", "superseded")
+    assert Invoice.objects.get(pk=invoice.pk).status == "paid"  # never back to past due
+    assert Subscription.objects.get(team_id=invoice.team_id).status == "active"
+    assert mail.outbox == []  # no "payment failed" for a paid invoice
+    assert [intent.status for intent in intents_for(invoice)] == ["succeeded"]
