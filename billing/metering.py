@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing import periods
+from billing import entitlements, periods
 from billing.models import (
     ActiveVehicle,
     BillingEvent,
@@ -104,13 +104,8 @@ def open_period(team_id: int, now: datetime) -> BillingPeriod:
         with transaction.atomic():
             subscription = apply_due_plan_change(_locked_subscription(team_id), now)
             plan = subscription.plan
-            defaults = {
-                "end": end,
-                "plan": plan,
-                "request_allowance": plan.request_allowance,
-                "vehicle_allowance": plan.vehicle_allowance,
-                "unit_price_cents": plan.price_per_request_cents,
-            }
+            grant = entitlements.active_grant(team_id, now)
+            defaults = {"end": end, "plan": plan, **entitlements.terms_for(plan, grant)}
             period, created = BillingPeriod.objects.get_or_create(team_id=team_id, start=start, defaults=defaults)
             if created:
                 BillingEvent.objects.create(

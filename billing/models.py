@@ -170,6 +170,46 @@ class UsageAlert(models.Model):
         constraints = [models.UniqueConstraint(fields=["period", "kind", "allowance"], name="usage_alert_unique")]
 
 
+class Grant(models.Model):
+    """Free usage staff grant a team for a while (the Garage program, DESIGN §1).
+
+    While active (`starts_at <= now < ends_at`), it overrides the plan's terms in the team's
+    periods: its request and vehicle allowances, at $0 a request. billing.grants starts and ends it.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ENDED = "ended", "Ended"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="grants")
+    program = models.CharField(max_length=32, default="garage")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    request_allowance = models.PositiveIntegerField(help_text="Free billable requests per billing period.")
+    vehicle_allowance = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reminded_14_days_at = models.DateTimeField(null=True, blank=True)
+    reminded_1_day_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["team"], condition=Q(status="active"), name="grant_one_active_per_team"),
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="grant_ends_after_start"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_program_display()} grant for {self.team} until {self.ends_at:%Y-%m-%d}"
+
+    def get_program_display(self) -> str:
+        return self.program.title()
+
+
 class BillingEvent(models.Model):
     """Append-only audit log of everything that moves money or entitlements (DESIGN §4, issue 4)."""
 

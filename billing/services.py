@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.audit import record_audit
 from accounts.models import Membership, Team
 from accounts.roles import Perm, role_can
+from billing import entitlements
 from billing.alerts import owner_emails
 from billing.metering import current_period, subscription_for
 from billing.models import BillingEvent, BillingPeriod, Plan, Subscription
@@ -83,20 +84,15 @@ def _upgrade(actor: Membership, subscription: Subscription, period: BillingPerio
     before = {"plan": subscription.plan.code, **_entitlements(period)}
     subscription.plan, subscription.pending_plan, subscription.pending_at = target, None, None
     subscription.save(update_fields=["plan", "pending_plan", "pending_at", "updated_at"])
+    terms = entitlements.terms_for(target, entitlements.active_grant(period.team_id, timezone.now()))  # a grant stays
     period.plan = target
-    period.request_allowance = target.request_allowance
-    period.vehicle_allowance = target.vehicle_allowance
-    period.unit_price_cents = target.price_per_request_cents
-    period.save(update_fields=["plan", "request_allowance", "vehicle_allowance", "unit_price_cents"])
+    for field, value in terms.items():
+        setattr(period, field, value)
+    period.save(update_fields=["plan", *terms])
     # A next period opened a moment ago (the rollover racing this switch) takes the new plan too.
     BillingPeriod.objects.filter(
         team_id=period.team_id, start__gt=period.start, status=BillingPeriod.Status.OPEN
-    ).update(
-        plan=target,
-        request_allowance=target.request_allowance,
-        vehicle_allowance=target.vehicle_allowance,
-        unit_price_cents=target.price_per_request_cents,
-    )
+    ).update(plan=target, **terms)
     after = {"plan": target.code, **_entitlements(period)}
     _log(actor, period, BillingEvent.Kind.PLAN_CHANGED, before, after, "billing.plan_changed")
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing import alerts, closing, dunning, payments, services
+from billing import alerts, closing, dunning, grants, payments, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -60,3 +60,13 @@ def run_dunning() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=1800)
 def reconcile_payments() -> int:
     return payments.reconcile()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
+def end_due_grants() -> int:
+    return len(grants.end_due_grants())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
+def send_grant_reminders() -> int:
+    return grants.send_due_reminders()

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "dashboard.apps.DashboardConfig",
     "accounts",
     "billing",
+    "garage",
     "vehicles",
 ]
 
@@ -209,6 +210,12 @@ SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Cont
 BILLING_CLOSE_GRACE_SECONDS = envint("BILLING_CLOSE_GRACE_SECONDS", 3600)
 # Dunning: days after a failed charge on which it is retried; after the last failure the team is suspended.
 BILLING_DUNNING_RETRY_DAYS = tuple(int(day) for day in envlist("BILLING_DUNNING_RETRY_DAYS", "1,3,5"))
+# The Garage program's grant: how long it lasts from acceptance, and its default allowances per period
+# (staff can change the allowances of each grant).
+GARAGE_GRANT_MONTHS = envint("GARAGE_GRANT_MONTHS", 3)
+GARAGE_GRANT_REQUESTS = envint("GARAGE_GRANT_REQUESTS", 25_000)
+GARAGE_GRANT_VEHICLES = envint("GARAGE_GRANT_VEHICLES", 20)
+GARAGE_REAPPLY_AFTER_DAYS = envint("GARAGE_REAPPLY_AFTER_DAYS", 90)  # after a rejection
 
 # Teams
 INVITATION_TTL_HOURS = envint("INVITATION_TTL_HOURS", 7 * 24)
