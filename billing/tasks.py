@@ -63,10 +63,5 @@ def reconcile_payments() -> int:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
-def end_due_grants() -> int:
-    return len(grants.end_due_grants())
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
 def send_grant_reminders() -> int:
     return grants.send_due_reminders()

@@ -12,5 +12,4 @@ urlpatterns = [
     path("billing/invoices/<uuid:invoice_id>/pay/", pay_views.pay_invoice, name="billing_invoice_pay"),
     path("billing/switch/", views.plan_switch, name="billing_plan_switch"),
     path("billing/scheduled-change/cancel/", views.plan_change_cancel, name="billing_plan_change_cancel"),
-    path("garage/", views.garage, name="garage"),
 ]

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import team_member_required
 from accounts.roles import Perm
-from billing import selectors, services
+from billing import entitlements, selectors, services
 from billing.charts import daily_chart
 from billing.forms import PeriodForm, PlanChoiceForm, last_day, period_key
 from billing.models import BillingEvent, BillingPeriod, Invoice, Plan, Subscription, UsageAlert
@@ -71,6 +71,10 @@ def billing_overview(request):
         "history": _history(selectors.billing_history(team, limit=HISTORY_ROWS), plans),
         "invoices": list(Invoice.objects.filter(team=team).select_related("period")[:INVOICE_ROWS]),  # one query
         "sales_email": settings.SALES_EMAIL,
+        "grant": entitlements.active_grant(team.pk, now),
+        "grant_remaining": max(current.request_allowance - current.requests_used, 0)
+        if current.request_allowance is not None
+        else None,
         **_period_context(period, now),
     }
     return render(request, "billing/billing.html", context)
@@ -205,8 +209,3 @@ def plan_change_cancel(request):
     else:
         messages.success(request, f"Scheduled switch canceled: you stay on {subscription.plan.name}.")
     return redirect("billing")
-
-
-@team_member_required()
-def garage(request):
-    return render(request, "billing/garage.html")

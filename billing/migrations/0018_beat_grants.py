@@ -1,11 +1,8 @@
-"""Register the hourly grant tasks with django-celery-beat: end grants whose time is up, and remind Owners before."""
+"""Register the hourly grant reminders with django-celery-beat (ending grants is the garage app's task)."""
 
 from django.db import migrations
 
-TASKS = [
-    ("billing: end due grants", "billing.tasks.end_due_grants", 3600),
-    ("billing: grant reminders", "billing.tasks.send_grant_reminders", 3600),
-]
+TASKS = [("billing: grant reminders", "billing.tasks.send_grant_reminders", 3600)]
 
 
 def register(apps, schema_editor):
