@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("vehicles.connect.urls")),
     path("", include("vehicles.api.urls")),  # /v2.0/... Smartcar-compatible API
     path("", include("billing.urls")),
+    path("", include("garage.urls")),
     path("api/v1/", include("billing.api_urls")),
     path("billing/stripe/webhook", webhook_views.stripe_webhook, name="stripe_webhook"),
 ]

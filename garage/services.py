@@ -83,6 +83,9 @@ def submit(actor: Membership, data: dict) -> GarageApplication:
     with transaction.atomic():
         application = _open_draft_for_update(actor)
         _fill(application, data)
+        missing = [field for field in APPLICANT_FIELDS if getattr(application, field) in (None, "")]
+        if missing:  # the form says which, field by field; this guards every other caller
+            raise GarageError(f"The application is incomplete: {', '.join(missing)}.")
         application.status, application.submitted_at = Status.SUBMITTED, timezone.now()
         application.save()
         _event(application, actor.user, "submitted", Status.DRAFT)
@@ -209,17 +212,21 @@ def _require_owner(actor: Membership) -> None:
 
 def _open_draft_for_update(actor: Membership) -> GarageApplication:
     """The team's draft, locked, created if the team may apply; GarageError otherwise."""
+    reason = why_team_cannot_apply(actor.team)  # also for an existing draft: a grant may have come since
+    if reason:
+        raise GarageError(reason)
     draft = GarageApplication.objects.select_for_update().filter(team=actor.team, status=Status.DRAFT).first()
     if draft is not None:
         return draft
-    reason = why_team_cannot_apply(actor.team)
-    if reason:
-        raise GarageError(reason)
     try:
         with transaction.atomic():
             return GarageApplication.objects.create(team=actor.team, created_by=actor.user)
-    except IntegrityError:  # another request created it a moment ago
-        return GarageApplication.objects.select_for_update().get(team=actor.team, status=Status.DRAFT)
+    except IntegrityError:  # another request created the team's open application a moment ago
+        draft = GarageApplication.objects.select_for_update().filter(team=actor.team, status=Status.DRAFT).first()
+        if draft is None:
+            reason = why_team_cannot_apply(actor.team) or "Your team's application was just submitted."
+            raise GarageError(reason) from None
+        return draft
 
 
 def _for_review(application_id: int) -> GarageApplication:
