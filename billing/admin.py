@@ -1,12 +1,18 @@
 """Staff views of billing. Plans are editable (DESIGN §1: plans are data); counters and the audit log are read-only,
 because editing them by hand would make the books disagree with the usage events behind them."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 
+from accounts.admin import TeamAdmin
+from accounts.models import Team
+from billing import backoffice
 from billing.models import (
     BillingDetails,
     BillingEvent,
     BillingPeriod,
+    Grant,
     Invoice,
     InvoiceLine,
     Payment,
@@ -75,9 +81,31 @@ class InvoiceLineInline(admin.TabularInline):
     readonly_fields = fields
 
 
+class ReasonForm(forms.Form):
+    note = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 3}), max_length=500)
+
+
+INVOICE_ACTIONS = {
+    "void_invoices": {
+        "title": "Void invoices",
+        "explanation": "Nothing more will be charged for these invoices, and a suspension they caused is lifted. "
+        "Say why; the reason is kept in the team's billing history.",
+        "do": lambda pk, staff, note: backoffice.void_invoice(pk, staff=staff, reason=note),
+        "done": "Voided",
+    },
+    "mark_invoices_paid": {
+        "title": "Mark invoices paid",
+        "explanation": "For invoices paid outside Stripe (a bank transfer, invoice terms). Give the payment's "
+        "reference; it is kept in the team's billing history.",
+        "do": lambda pk, staff, note: backoffice.mark_invoice_paid(pk, staff=staff, reference=note),
+        "done": "Marked paid",
+    },
+}
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
-    """Issued invoices are never edited: voiding and marking paid come with the payments and Enterprise issues."""
+    """Issued invoices are never edited; staff void them, mark them paid or resend their email (billing.backoffice)."""
 
     list_display = ["number", "team", "period", "total_cents", "status", "issued_at", "paid_at"]
     list_filter = ["status"]
@@ -85,6 +113,56 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_select_related = ["team", "period"]
     date_hierarchy = "issued_at"
     inlines = [InvoiceLineInline]
+    actions = ["void_invoices", "mark_invoices_paid", "resend_invoice_email"]
+
+    def has_change_permission(self, request, obj=None):
+        return super(ReadOnlyAdmin, self).has_change_permission(request, obj) and obj is None  # actions, no edits
+
+    @admin.action(description="Void selected invoices…", permissions=["change"])
+    def void_invoices(self, request, queryset):
+        return self._with_reason(request, queryset, "void_invoices")
+
+    @admin.action(description="Mark selected invoices paid…", permissions=["change"])
+    def mark_invoices_paid(self, request, queryset):
+        return self._with_reason(request, queryset, "mark_invoices_paid")
+
+    @admin.action(description="Resend the invoice email to the Owners", permissions=["change"])
+    def resend_invoice_email(self, request, queryset):
+        self._each(
+            request, queryset, "Resent the email of", lambda pk: backoffice.resend_invoice_email(pk, staff=request.user)
+        )
+
+    def _with_reason(self, request, queryset, name):
+        spec = INVOICE_ACTIONS[name]
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            note = form.cleaned_data["note"]
+            self._each(request, queryset, spec["done"], lambda pk: spec["do"](pk, request.user, note))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": spec["title"],
+            "explanation": spec["explanation"],
+            "form": form,
+            "invoices": queryset.select_related("team").order_by("issued_at"),
+            "action": name,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/billing/invoice_action.html", context)
+
+    def _each(self, request, queryset, done_label, change):
+        """Apply `change` to each invoice; one that cannot be changed is named and the rest go on."""
+        done = 0
+        for invoice in queryset.order_by("issued_at", "pk"):
+            try:
+                change(invoice.pk)
+            except backoffice.BackOfficeError as error:
+                self.message_user(request, f"{invoice.number}: {error}", messages.WARNING)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done_label} {done} invoice{'s' if done != 1 else ''}.", messages.SUCCESS)
 
 
 @admin.register(Payment)
@@ -96,14 +174,116 @@ class PaymentAdmin(ReadOnlyAdmin):
     list_select_related = ["invoice"]
 
 
+class FailedFilter(admin.SimpleListFilter):
+    title, parameter_name = "outcome", "outcome"
+
+    def lookups(self, request, model_admin):
+        return [("failed", "Failed to apply"), ("applied", "Applied")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed":
+            return queryset.exclude(error="")
+        if self.value() == "applied":
+            return queryset.filter(error="")
+        return queryset
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "type", "event_id", "processed_at", "error"]
-    list_filter = ["type"]
+    list_filter = ["type", FailedFilter]
     search_fields = ["event_id"]
+    actions = ["replay"]
+
+    def has_change_permission(self, request, obj=None):
+        return super(ReadOnlyAdmin, self).has_change_permission(request, obj) and obj is None  # the action only
+
+    @admin.action(description="Replay selected events that failed to apply", permissions=["change"])
+    def replay(self, request, queryset):
+        applied = 0
+        for event in queryset:
+            try:
+                replayed = backoffice.replay_stripe_event(event.pk, staff=request.user)
+            except backoffice.BackOfficeError as error:
+                self.message_user(request, str(error), messages.WARNING)
+                continue
+            if replayed.error:
+                self.message_user(request, f"{event.event_id} failed again: {replayed.error}", messages.ERROR)
+            else:
+                applied += 1
+        if applied:
+            self.message_user(request, f"Applied {applied} event{'s' if applied != 1 else ''}.", messages.SUCCESS)
 
 
 @admin.register(BillingDetails)
 class BillingDetailsAdmin(admin.ModelAdmin):
     list_display = ["team", "company_name", "billing_email", "tax_id"]
     search_fields = ["team__name", "company_name", "billing_email"]
+
+
+@admin.register(Grant)
+class GrantAdmin(ReadOnlyAdmin):
+    """Grants start and end through their program (the Garage review) and the hourly task."""
+
+    list_display = ["team", "program", "starts_at", "ends_at", "request_allowance", "vehicle_allowance", "status"]
+    list_filter = ["program", "status"]
+    search_fields = ["team__name"]
+    list_select_related = ["team"]
+
+
+# --- the team's page in the admin, with its billing -------------------------------------------------------------
+
+
+class SubscriptionInline(admin.StackedInline):
+    model = Subscription
+    can_delete = False
+    fields = ["plan", "pending_plan", "pending_at", "status", "card_brand", "card_last4", "stripe_customer_id"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyTabular(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class PeriodInline(ReadOnlyTabular):
+    model = BillingPeriod
+    fields = ["start", "end", "plan", "requests_used", "request_allowance", "vehicles_active", "accrued_cents",
+              "status"]  # fmt: skip
+    readonly_fields = fields
+    max_num = 0
+    ordering = ["-start"]
+
+
+class TeamInvoiceInline(ReadOnlyTabular):
+    model = Invoice
+    fields = ["number", "total_cents", "status", "issued_at", "paid_at"]
+    readonly_fields = fields
+    max_num = 0
+
+
+class TeamGrantInline(ReadOnlyTabular):
+    model = Grant
+    fields = ["program", "starts_at", "ends_at", "request_allowance", "vehicle_allowance", "status"]
+    readonly_fields = fields
+    max_num = 0
+
+
+admin.site.unregister(Team)
+
+
+@admin.register(Team)
+class TeamWithBillingAdmin(TeamAdmin):
+    """The team's page shows its plan, periods and usage, invoices and grants next to members and audit log."""
+
+    inlines = [SubscriptionInline, PeriodInline, TeamInvoiceInline, TeamGrantInline, *TeamAdmin.inlines]

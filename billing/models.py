@@ -224,6 +224,7 @@ class BillingEvent(models.Model):
         CARD_CHANGED = "card_changed", "Card changed"
         SUSPENDED = "suspension", "Suspension started or lifted"
         GRANT = "grant", "Grant"
+        INVOICE = "invoice", "Invoice changed by staff"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="billing_events")
     period = models.ForeignKey(BillingPeriod, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

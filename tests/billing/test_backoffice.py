@@ -1,0 +1,142 @@
+"""Staff's money actions in the admin, against localstripe: void, mark paid, resend, replay a failed Stripe event;
+refused when they would corrupt money (a paid invoice, a charge in flight), audited, and staff only."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core import mail
+
+from accounts.roles import Role
+from billing import backoffice, dunning, payments
+from billing.models import BillingEvent, Invoice, Payment, StripeEvent, Subscription
+from tests.billing.test_billing_admin import staff_client  # noqa: F401 (fixture)
+from tests.billing.test_paying_on_session import NEEDS_3DS, authenticate_in_the_browser, past_due_invoice
+from tests.billing.test_payments import intents_for, pay_as_you_go_invoice, store_card
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
+
+DECLINED_ON_CHARGE = "4000000000000341"
+CHANGELIST = "/admin/billing/invoice/"
+
+
+@pytest.fixture
+def owner_membership(make_member):
+    return make_member(Role.OWNER, email="books@example.com")
+
+
+def status_of(invoice) -> str:
+    return Invoice.objects.get(pk=invoice.pk).status
+
+
+def test_voiding_a_past_due_invoice_cancels_its_payment_and_lifts_the_suspension(owner_membership, staff_client):  # noqa: F811
+    invoice = past_due_invoice(owner_membership, NEEDS_3DS)
+    dunning.suspend(owner_membership.team_id)
+    waiting = intents_for(invoice)[0]
+    staff = staff_client.get("/admin/").wsgi_request.user
+
+    backoffice.void_invoice(invoice.pk, staff=staff, reason="Goodwill: simulator outage")
+
+    assert status_of(invoice) == "void"
+    assert Subscription.objects.get(team_id=invoice.team_id).status == "active"
+    assert intents_for(invoice)[0].status == "canceled"
+    with pytest.raises(Exception):  # noqa: B017 - the customer's late confirmation is refused by Stripe
+        authenticate_in_the_browser(waiting.id, waiting.client_secret)
+    event = BillingEvent.objects.get(team_id=invoice.team_id, kind="invoice")
+    assert (event.actor, event.after["action"], event.after["note"]) == (staff, "voided", "Goodwill: simulator outage")
+    assert payments.charge_invoice(invoice.pk, attempt=2) is None  # dunning leaves it alone
+    assert dunning.due_retries(invoice.issued_at + timedelta(days=10)) == ([], [])
+
+
+def test_an_invoice_the_customer_paid_meanwhile_is_recorded_not_voided(owner_membership):
+    invoice = past_due_invoice(owner_membership, NEEDS_3DS)
+    intent = intents_for(invoice)[0]
+    authenticate_in_the_browser(intent.id, intent.client_secret)  # paid on-session; the webhook is late
+
+    with pytest.raises(backoffice.BackOfficeError, match="paid this invoice meanwhile"):
+        backoffice.void_invoice(invoice.pk, staff=None, reason="Oops")
+
+    assert status_of(invoice) == "paid"
+
+
+def test_paid_void_or_in_flight_invoices_cannot_be_changed(owner_membership):
+    store_card(owner_membership, "4242424242424242")
+    paid = pay_as_you_go_invoice(owner_membership, 3)
+    payments.charge_invoice(paid.pk)
+    with pytest.raises(backoffice.BackOfficeError, match="paid already"):
+        backoffice.void_invoice(paid.pk, staff=None, reason="No")
+    with pytest.raises(backoffice.BackOfficeError, match="Say why"):
+        backoffice.mark_invoice_paid(paid.pk, staff=None, reference=" ")
+
+
+def test_marking_paid_records_the_reference_and_the_resent_email_says_received(
+    owner_membership, django_capture_on_commit_callbacks
+):
+    invoice = past_due_invoice(owner_membership, DECLINED_ON_CHARGE)
+    backoffice.mark_invoice_paid(invoice.pk, staff=None, reference="Wire 2026-11-30 #4471")
+    assert status_of(invoice) == "paid"
+    assert Subscription.objects.get(team_id=invoice.team_id).status == "active"
+    mail.outbox.clear()
+
+    assert backoffice.resend_invoice_email(invoice.pk, staff=None) == "invoice-paid"
+
+    assert f"We received your payment of $3.00 for invoice {invoice.number}." in mail.outbox[0].body
+    assert "card on file" not in mail.outbox[0].body
+    actions = [e.after["action"] for e in BillingEvent.objects.filter(kind="invoice").order_by("created_at")]
+    assert actions == ["marked_paid", "resent"]
+
+
+def test_a_failed_stripe_event_is_replayed_and_an_applied_one_is_not(owner_membership, monkeypatch):
+    store_card(owner_membership, "4242424242424242")
+    invoice = pay_as_you_go_invoice(owner_membership, 2)
+    monkeypatch.setattr(payments, "_finish", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
+    with pytest.raises(SystemExit):
+        payments.charge_invoice(invoice.pk)
+    monkeypatch.undo()
+    intent = intents_for(invoice)[0]
+    event = StripeEvent.objects.create(
+        event_id="evt_replay_me",
+        type="payment_intent.succeeded",
+        payload={"data": {"object": {"id": intent.id}}},
+        error="ConnectionError('database restarting')",
+    )
+
+    replayed = backoffice.replay_stripe_event(event.pk, staff=None)
+
+    assert replayed.error == ""
+    assert status_of(invoice) == "paid"
+    with pytest.raises(backoffice.BackOfficeError, match="nothing to replay"):
+        backoffice.replay_stripe_event(event.pk, staff=None)
+
+
+def test_staff_void_from_the_admin_with_a_reason(owner_membership, staff_client):  # noqa: F811
+    invoice = past_due_invoice(owner_membership, DECLINED_ON_CHARGE)
+    form = {"action": "void_invoices", ACTION_CHECKBOX_NAME: [invoice.pk]}
+
+    page = staff_client.post(CHANGELIST, form)
+    assert page.status_code == 200 and "Void invoices" in page.content.decode()  # the reason is asked first
+    assert status_of(invoice) == "past_due"
+    staff_client.post(CHANGELIST, {**form, "confirm": "yes", "note": ""})  # no reason: nothing changes
+    assert status_of(invoice) == "past_due"
+
+    response = staff_client.post(CHANGELIST, {**form, "confirm": "yes", "note": "Duplicate period"}, follow=True)
+
+    assert status_of(invoice) == "void"
+    assert "Voided 1 invoice." in response.content.decode()
+    assert staff_client.get(f"/admin/billing/invoice/{invoice.pk}/change/").status_code == 200  # viewable, read-only
+
+
+def test_non_staff_cannot_reach_the_invoice_actions(owner_membership, client):
+    invoice = past_due_invoice(owner_membership, DECLINED_ON_CHARGE)
+    client.force_login(owner_membership.user)
+    client.post(CHANGELIST, {"action": "void_invoices", ACTION_CHECKBOX_NAME: [invoice.pk], "confirm": "yes",
+                             "note": "me"})  # fmt: skip
+    assert status_of(invoice) == "past_due"
+    assert Payment.objects.filter(invoice=invoice).count() == 1
+
+
+def test_the_teams_admin_page_shows_its_billing(owner_membership, staff_client):  # noqa: F811
+    store_card(owner_membership, "4242424242424242")
+    invoice = pay_as_you_go_invoice(owner_membership, 3)
+    page = staff_client.get(f"/admin/accounts/team/{owner_membership.team_id}/change/").content.decode()
+    assert invoice.number in page and "Pay-as-you-go" in page
