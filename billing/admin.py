@@ -45,7 +45,10 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ReadOnlyAdmin):
+    """Read-only: plans change through the services, status through dunning and payments, cards through the card
+    page; editing these by hand would bypass their audit trail and Stripe."""
+
     list_display = ["team", "plan", "pending_plan", "pending_at", "status", "card_on_file"]
     list_filter = ["plan", "status"]
     search_fields = ["team__name"]

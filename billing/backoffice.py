@@ -42,7 +42,7 @@ def mark_invoice_paid(invoice_id: int, *, staff, reference: str) -> Invoice:
 def resend_invoice_email(invoice_id: int, *, staff) -> str:
     """Send the invoice's email again to the Owners: the receipt if paid, the past-due notice if past due."""
     invoice = Invoice.objects.get(pk=invoice_id)
-    if invoice.status == Invoice.Status.PAID:
+    if invoice.status == Invoice.Status.PAID and invoice.total_cents > 0:
         template = "invoice-paid"
         payment = invoice.payments.filter(status=Payment.Status.SUCCEEDED).first()
     elif invoice.status == Invoice.Status.PAST_DUE:
@@ -72,13 +72,16 @@ def _settle_by_staff(invoice_id: int, *, staff, note: str, status: str, action: 
     note = note.strip()
     if not note:
         raise BackOfficeError("Say why: the reason is kept with the invoice's history.")
-    _cancel_open_intents(invoice_id)
     with transaction.atomic():
+        # Held through the Stripe calls below: no new attempt can begin (it takes this lock) meanwhile.
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
         if invoice.status not in UNSETTLED:
             raise BackOfficeError(f"{invoice.number} is {invoice.get_status_display().lower()} already.")
         if invoice.payments.filter(status=Payment.Status.PROCESSING).exists():
             raise BackOfficeError(f"A charge of {invoice.number} is in flight; try again in a few minutes.")
+        paid_meanwhile = _cancel_open_intents(invoice_id)
+        if paid_meanwhile is not None:
+            raise BackOfficeError("The customer has paid this invoice meanwhile; record it, then try again.")
         before = invoice.status
         invoice.status = status
         if status == Invoice.Status.PAID:
@@ -89,22 +92,27 @@ def _settle_by_staff(invoice_id: int, *, staff, note: str, status: str, action: 
     return invoice
 
 
-def _cancel_open_intents(invoice_id: int) -> None:
-    """Cancel the invoice's PaymentIntents that could still be paid; BackOfficeError if one was paid."""
+def _cancel_open_intents(invoice_id: int):
+    """Cancel the invoice's PaymentIntents that could still be paid; the attempt whose one was paid, if any."""
     client = stripe_client()
     attempts = Payment.objects.filter(invoice_id=invoice_id, status=Payment.Status.FAILED).exclude(
         stripe_payment_intent_id=""
     )
-    for payment in attempts:
-        intent = client.v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
-        if intent.status in payments.CONFIRMABLE:
-            try:
-                intent = client.v1.payment_intents.cancel(intent.id)
-            except stripe.InvalidRequestError:  # confirmed meanwhile
-                intent = client.v1.payment_intents.retrieve(intent.id)
-        if intent.status == "succeeded":
-            payments.record_intent(payment, intent)
-            raise BackOfficeError("The customer has paid this invoice meanwhile; it is now recorded as paid.")
+    try:
+        for payment in attempts:
+            intent = client.v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
+            if intent.status in payments.CONFIRMABLE:
+                try:
+                    intent = client.v1.payment_intents.cancel(intent.id)
+                except stripe.InvalidRequestError:  # confirmed meanwhile
+                    intent = client.v1.payment_intents.retrieve(intent.id)
+            if intent.status in ("succeeded", "processing"):
+                return payment  # its webhook (or the reconciliation) records it; staff try again after
+    except stripe.StripeError as error:
+        raise BackOfficeError(
+            f"Stripe could not be reached ({error.user_message or error}); nothing changed."
+        ) from error
+    return None
 
 
 def _event(invoice: Invoice, staff, action: str, details: dict) -> None:

@@ -103,6 +103,10 @@ def send_due_reminders(now: datetime | None = None) -> int:
     """Email Owners 14 days and 1 day before their grant ends, each once; how many were sent."""
     now = now or timezone.now()
     sent = 0
+    # A 14-day reminder that is overdue by the time the 1-day one is due is skipped, not sent late.
+    Grant.objects.filter(
+        status=Grant.Status.ACTIVE, ends_at__lte=now + timedelta(days=1), reminded_14_days_at__isnull=True
+    ).update(reminded_14_days_at=now)
     for field, ahead in REMINDERS:
         due = Grant.objects.filter(
             status=Grant.Status.ACTIVE, ends_at__gt=now, ends_at__lte=now + ahead, **{f"{field}__isnull": True}

@@ -303,10 +303,12 @@ def _finish(payment_id: int, intent, *, failure) -> Payment:
             return payment  # Stripe is still working on it; a later run (or the webhook) records the outcome
         now = timezone.now()
         if failure is None:
-            if invoice.status == Invoice.Status.PAID:  # should never happen: each new attempt settles the earlier ones
-                logger.error("Invoice %s was paid twice (attempt %s): refund one", invoice.number, payment.attempt)
+            if invoice.status in (Invoice.Status.PAID, Invoice.Status.VOID):  # each attempt settles the earlier ones
+                logger.error("Invoice %s (%s) was paid by attempt %s: refund it", invoice.number, invoice.status,
+                             payment.attempt)  # fmt: skip
             payment.status = Payment.Status.SUCCEEDED
-            invoice.status, invoice.paid_at = Invoice.Status.PAID, invoice.paid_at or now
+            if invoice.status != Invoice.Status.VOID:  # a voided invoice stays void; the charge is refunded by staff
+                invoice.status, invoice.paid_at = Invoice.Status.PAID, invoice.paid_at or now
             template = "invoice-paid"
         else:
             payment.status = Payment.Status.FAILED

@@ -1,8 +1,9 @@
-"""Register the hourly end of Garage grants whose time is up with django-celery-beat."""
+"""Register the end of Garage grants whose time is up with django-celery-beat, every 5 minutes (free usage
+past a grant's end lasts at most that long)."""
 
 from django.db import migrations
 
-NAME, TASK, SECONDS = "garage: end due grants", "garage.tasks.end_due_grants", 3600
+NAME, TASK, SECONDS = "garage: end due grants", "garage.tasks.end_due_grants", 300
 
 
 def register(apps, schema_editor):

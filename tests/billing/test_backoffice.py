@@ -8,7 +8,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
 
 from accounts.roles import Role
-from billing import backoffice, dunning, payments
+from billing import backoffice, dunning, metering, payments
 from billing.models import BillingEvent, Invoice, Payment, StripeEvent, Subscription
 from tests.billing.test_billing_admin import staff_client  # noqa: F401 (fixture)
 from tests.billing.test_paying_on_session import NEEDS_3DS, authenticate_in_the_browser, past_due_invoice
@@ -56,6 +56,8 @@ def test_an_invoice_the_customer_paid_meanwhile_is_recorded_not_voided(owner_mem
     with pytest.raises(backoffice.BackOfficeError, match="paid this invoice meanwhile"):
         backoffice.void_invoice(invoice.pk, staff=None, reason="Oops")
 
+    assert status_of(invoice) == "past_due"  # not voided; the payment is recorded by its webhook or…
+    payments.reconcile(stuck_after=timedelta(0))  # …the reconciliation
     assert status_of(invoice) == "paid"
 
 
@@ -140,3 +142,25 @@ def test_the_teams_admin_page_shows_its_billing(owner_membership, staff_client):
     invoice = pay_as_you_go_invoice(owner_membership, 3)
     page = staff_client.get(f"/admin/accounts/team/{owner_membership.team_id}/change/").content.decode()
     assert invoice.number in page and "Pay-as-you-go" in page
+
+
+def test_a_charge_that_succeeds_on_a_voided_invoice_leaves_it_void_and_is_flagged(owner_membership, caplog):
+    invoice = past_due_invoice(owner_membership, NEEDS_3DS)
+    payment = Payment.objects.get(invoice=invoice)
+    Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.VOID)  # voided as the customer paid
+    intent = intents_for(invoice)[0]
+    authenticate_in_the_browser(intent.id, intent.client_secret)
+
+    payments.record_intent(payment, payments.stripe_client().v1.payment_intents.retrieve(intent.id))
+
+    assert status_of(invoice) == "void"
+    assert Payment.objects.get(pk=payment.pk).status == "succeeded"  # the truth about the money, kept
+    assert f"Invoice {invoice.number} (void) was paid by attempt 1: refund it" in caplog.text
+
+
+def test_subscriptions_are_read_only_in_the_admin(owner_membership, staff_client):  # noqa: F811
+    metering_subscription = metering.subscription_for(owner_membership.team_id)
+    url = f"/admin/billing/subscription/{metering_subscription.pk}/change/"
+    staff_client.post(url, {"status": "active", "card_on_file": "on", "payment_method_id": "pm_someone_else"})
+    assert Subscription.objects.get(pk=metering_subscription.pk).payment_method_id == ""
+    assert staff_client.get("/admin/billing/subscription/add/").status_code == 403

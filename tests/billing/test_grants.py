@@ -132,3 +132,14 @@ def test_the_billing_tab_shows_the_grant_and_what_remains(owner_membership, clie
     assert "This period: 1,970 of 2,000 free requests remain." in page
     grants.end_grant(grant.pk)
     assert "Garage grant until" not in client.get("/billing/").content.decode()
+
+
+def test_a_grant_never_lowers_a_paying_teams_allowance(owner_membership):
+    team_id = owner_membership.team_id
+    metering.subscription_for(team_id)
+    Subscription.objects.filter(team_id=team_id).update(card_on_file=True)  # the card flow is tested elsewhere
+    services.switch_plan(actor=owner_membership, plan_code="payg")  # 2,000 requests across 20 vehicles
+
+    grants.start_grant(team_id=team_id, request_allowance=1_000, vehicle_allowance=10)
+
+    assert terms(team_id) == (2_000, 20, 0)  # the larger allowances, and free
