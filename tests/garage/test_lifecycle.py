@@ -1,5 +1,5 @@
 """The Garage program end to end with time travel: apply → accept → free usage beyond the Free allowance →
-expiry (the hourly task, run twice) → back to Free's limits; and the rules about applying again."""
+expiry (the periodic task, run twice) → back to Free's limits; and the rules about applying again."""
 
 from datetime import date, timedelta
 
@@ -64,7 +64,7 @@ def test_apply_accept_use_beyond_free_then_expire_back_to_free_limits(
 
     with time_machine.travel(grant.ends_at + timedelta(minutes=10), tick=False):
         assert tasks.end_due_grants() == 1
-        assert tasks.end_due_grants() == 0  # the hourly task again: nothing more
+        assert tasks.end_due_grants() == 0  # the task again: nothing more
         application.refresh_from_db()
         assert application.status == "expired"
         now_period = metering.current_period(team.pk)
