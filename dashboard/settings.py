@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "garage",
+    "support",
+    "sales",
     "vehicles",
 ]
 
@@ -216,6 +218,10 @@ GARAGE_GRANT_MONTHS = envint("GARAGE_GRANT_MONTHS", 3)
 GARAGE_GRANT_REQUESTS = envint("GARAGE_GRANT_REQUESTS", 25_000)
 GARAGE_GRANT_VEHICLES = envint("GARAGE_GRANT_VEHICLES", 20)
 GARAGE_REAPPLY_AFTER_DAYS = envint("GARAGE_REAPPLY_AFTER_DAYS", 90)  # after a rejection
+# Support (docs/support.md): the address teams write to (and that receives new tickets), and the
+# phone number shown only to teams whose plan includes phone support.
+SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@ignition.localhost")
+SUPPORT_PHONE = os.environ.get("SUPPORT_PHONE", "+1 555 0100")
 
 # Teams
 INVITATION_TTL_HOURS = envint("INVITATION_TTL_HOURS", 7 * 24)

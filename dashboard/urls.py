@@ -17,6 +17,8 @@ urlpatterns = [
     path("", include("vehicles.api.urls")),  # /v2.0/... Smartcar-compatible API
     path("", include("billing.urls")),
     path("", include("garage.urls")),
+    path("", include("support.urls")),
+    path("", include("sales.urls")),
     path("api/v1/", include("billing.api_urls")),
     path("billing/stripe/webhook", webhook_views.stripe_webhook, name="stripe_webhook"),
 ]

@@ -25,6 +25,7 @@ from accounts.models import (
 from accounts.roles import Role
 from billing import metering
 from billing.models import Invoice
+from support import services as support
 from tests.conftest import login_as
 from tests.factories import MembershipFactory, UserFactory
 from vehicles.models import Connection, Grant, SimulatedOwner, SimulatedVehicle
@@ -51,6 +52,7 @@ KNOWN_KWARGS = {
     "connection_id",
     "token_id",
     "invoice_id",  # the invoice's public UUID
+    "ticket_id",
 }
 # A sanity check on the walk itself: it must reach at least these.
 EXPECTED_AMONG_WALKED = {
@@ -70,6 +72,7 @@ EXPECTED_AMONG_WALKED = {
     "personal_token_revoke",
     "billing_invoice",
     "billing_invoice_pdf",
+    "support_ticket",
 }
 MISSING = {
     "membership_id": 987654,
@@ -79,6 +82,7 @@ MISSING = {
     "connection_id": 987654,
     "token_id": 987654,
     "invoice_id": uuid.uuid4(),
+    "ticket_id": 987654,
 }
 # Everything any form might want, so that an unscoped view would act rather than stop at validation.
 POST_DATA = {
@@ -141,6 +145,7 @@ def team_b(other_team):
             "connection_id": connection.pk,
             "token_id": token.pk,
             "invoice_id": issue_an_invoice(other_team).public_id,
+            "ticket_id": support.open_ticket(owner, "email", "Rival's secret", "Our roadmap").pk,
         },
         "other_redirect_uri": two,
     }
@@ -168,6 +173,7 @@ def team_a(team, owner, make_member):
             "connection_id": connection.pk,
             "token_id": token.pk,
             "invoice_id": issue_an_invoice(team).public_id,
+            "ticket_id": support.open_ticket(owner_membership, "email", "Acme question", "Hello").pk,
         },
     }
 
