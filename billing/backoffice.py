@@ -16,7 +16,6 @@ from django.utils import timezone
 from billing import dunning, payments
 from billing.alerts import owner_emails
 from billing.models import BillingEvent, Invoice, Payment, StripeEvent
-from billing.stripe_gateway import stripe_client
 from billing.webhooks import handle
 from dashboard.emails import send_templated_email
 
@@ -94,18 +93,9 @@ def _settle_by_staff(invoice_id: int, *, staff, note: str, status: str, action: 
 
 def _cancel_open_intents(invoice_id: int):
     """Cancel the invoice's PaymentIntents that could still be paid; the attempt whose one was paid, if any."""
-    client = stripe_client()
-    attempts = Payment.objects.filter(invoice_id=invoice_id, status=Payment.Status.FAILED).exclude(
-        stripe_payment_intent_id=""
-    )
     try:
-        for payment in attempts:
-            intent = client.v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
-            if intent.status in payments.CONFIRMABLE:
-                try:
-                    intent = client.v1.payment_intents.cancel(intent.id)
-                except stripe.InvalidRequestError:  # confirmed meanwhile
-                    intent = client.v1.payment_intents.retrieve(intent.id)
+        for payment in payments.failed_attempts_at_stripe(invoice_id):
+            intent = payments.cancel_if_payable(payment.stripe_payment_intent_id)
             if intent.status in ("succeeded", "processing"):
                 return payment  # its webhook (or the reconciliation) records it; staff try again after
     except stripe.StripeError as error:

@@ -172,25 +172,33 @@ def _earlier_attempt_settles_it(payment: Payment) -> bool:
     is still being processed (its outcome comes by webhook or the reconciliation). One that could
     still be confirmed is canceled, so that it cannot be paid as well as the new attempt.
     """
-    client = stripe_client()
-    earlier = (
-        Payment.objects.filter(invoice_id=payment.invoice_id, status=Payment.Status.FAILED)
-        .exclude(pk=payment.pk)
-        .exclude(stripe_payment_intent_id="")
-    )
-    for earlier_payment in earlier:
-        intent = client.v1.payment_intents.retrieve(earlier_payment.stripe_payment_intent_id)
-        if intent.status in CONFIRMABLE:
-            try:
-                intent = client.v1.payment_intents.cancel(intent.id)
-            except stripe.InvalidRequestError:  # confirmed meanwhile: its state now is what counts
-                intent = client.v1.payment_intents.retrieve(intent.id)
+    for earlier_payment in failed_attempts_at_stripe(payment.invoice_id).exclude(pk=payment.pk):
+        intent = cancel_if_payable(earlier_payment.stripe_payment_intent_id)
         if intent.status == "succeeded":
             record_intent(earlier_payment, intent)
             return True
         if intent.status == "processing":
             return True
     return False
+
+
+def failed_attempts_at_stripe(invoice_id: int):
+    """The invoice's failed attempts that reached Stripe (their PaymentIntents may still be payable)."""
+    return Payment.objects.filter(invoice_id=invoice_id, status=Payment.Status.FAILED).exclude(
+        stripe_payment_intent_id=""
+    )
+
+
+def cancel_if_payable(payment_intent_id: str):
+    """The PaymentIntent, canceled first if it could still be paid (if it was confirmed meanwhile, its state now)."""
+    client = stripe_client()
+    intent = client.v1.payment_intents.retrieve(payment_intent_id)
+    if intent.status in CONFIRMABLE:
+        try:
+            intent = client.v1.payment_intents.cancel(intent.id)
+        except stripe.InvalidRequestError:  # confirmed meanwhile: its state now is what counts
+            intent = client.v1.payment_intents.retrieve(intent.id)
+    return intent
 
 
 def intent_awaiting_authentication(invoice: Invoice):
