@@ -70,7 +70,7 @@ def reply_as_staff(ticket_id: int, staff_user, body: str) -> TicketMessage:
     if len(body) > BODY_MAX:
         raise SupportError(f"Keep the reply under {BODY_MAX:,} characters.")
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().select_related("opened_by").get(pk=ticket_id)
+        ticket = Ticket.objects.select_for_update(of=("self",)).select_related("opened_by").get(pk=ticket_id)
         if ticket.status == Ticket.Status.CLOSED:
             raise SupportError(f"Ticket #{ticket.pk} is closed.")
         message = TicketMessage.objects.create(ticket=ticket, author=staff_user, from_staff=True, body=body)
