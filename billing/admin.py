@@ -20,6 +20,7 @@ from billing.models import (
     StripeEvent,
     Subscription,
 )
+from dashboard.admin_actions import apply_to_each
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -156,16 +157,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
     def _each(self, request, queryset, done_label, change):
         """Apply `change` to each invoice; one that cannot be changed is named and the rest go on."""
-        done = 0
-        for invoice in queryset.order_by("issued_at", "pk"):
-            try:
-                change(invoice.pk)
-            except backoffice.BackOfficeError as error:
-                self.message_user(request, f"{invoice.number}: {error}", messages.WARNING)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{done_label} {done} invoice{'s' if done != 1 else ''}.", messages.SUCCESS)
+        invoices = queryset.order_by("issued_at", "pk")
+        apply_to_each(self, request, invoices, change, refused=backoffice.BackOfficeError,
+                      name=lambda invoice: invoice.number, done_label=done_label, noun="invoice")  # fmt: skip
 
 
 @admin.register(Payment)

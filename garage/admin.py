@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from billing.models import BillingPeriod, Grant
+from dashboard.admin_actions import apply_to_each
 from garage import services
 from garage.models import GarageApplication, GarageReviewEvent, ProgramDetails
 
@@ -271,16 +272,9 @@ class GarageApplicationAdmin(admin.ModelAdmin):
 
     def _each(self, request, queryset, done_label, change):
         """Apply `change` to each application; one that cannot be changed is named and the rest go on."""
-        done = 0
-        for application in queryset.order_by("submitted_at", "pk"):
-            try:
-                change(application.pk)
-            except services.GarageError as error:
-                self.message_user(request, f"{_named(application)}: {error}", messages.WARNING)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{done_label} {done} application{'s' if done != 1 else ''}.", messages.SUCCESS)
+        applications = queryset.order_by("submitted_at", "pk")
+        apply_to_each(self, request, applications, change, refused=services.GarageError, name=_named,
+                      done_label=done_label, noun="application")  # fmt: skip
 
 
 @admin.register(ProgramDetails)
