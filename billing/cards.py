@@ -20,7 +20,7 @@ from accounts.models import Membership
 from accounts.roles import Perm, role_can
 from billing.alerts import owner_emails
 from billing.metering import subscription_for
-from billing.models import BillingEvent, BillingPeriod, Invoice, Subscription
+from billing.models import BillingEvent, BillingPeriod, Contract, Invoice, Subscription
 from billing.stripe_gateway import as_dict, stripe_client
 from billing.templatetags.billing_tags import cents
 
@@ -113,6 +113,14 @@ def why_card_is_needed(subscription: Subscription) -> str | None:
         return (
             f"{plan.name} charges this card, so it cannot be removed. Switch to a plan without charges "
             "first; the card can be removed once the switch takes effect."
+        )
+    card_contract = subscription.team.contracts.filter(
+        status__in=[Contract.Status.SCHEDULED, Contract.Status.ACTIVE], paid_by=Contract.PaidBy.CARD
+    ).first()
+    if card_contract is not None:
+        return (
+            f"Your Enterprise contract ({card_contract.name}) is paid by card, so the card cannot be removed. "
+            "Replace it with another card, or ask your account manager to switch the contract to invoice terms."
         )
     if pending is not None and pending.requires_card:
         when = f" on {subscription.pending_at:%-d %B %Y}" if subscription.pending_at else ""

@@ -4,8 +4,13 @@ A period closes once `end + BILLING_CLOSE_GRACE` has passed (the grace lets requ
 the boundary finish). Each period closes in its own transaction under its row lock; a closed
 period is skipped, so the beat task and `manage.py close_billing_periods` can run twice or at
 the same time without a second invoice (the invoice is also unique per period in the database).
-A $0 invoice is issued and marked paid at once, without touching Stripe. Charging an invoice
-that has something to pay is the payments issue's next step.
+A $0 invoice is issued and marked paid at once, without touching Stripe. An invoice with something
+to pay is charged to the team's card (billing.payments), unless an invoice-paid Enterprise contract
+was in force at the end of the period: it is then due `net_days` later and emailed (billing.contracts).
+
+A period a team spent partly under an Enterprise contract is rated in parts (billing.rating.rate_period):
+requests counted outside any contract at the price they were counted at, each contract's requests by
+its tiers, with its monthly minimum pro-rated to its share of the period.
 """
 
 from datetime import datetime, timedelta
@@ -15,9 +20,9 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing import metering
-from billing.models import BillingEvent, BillingPeriod, Invoice, InvoiceLine, InvoiceSequence, UsageDaily
-from billing.rating import UsageLine, endpoint_family, rate
+from billing import contracts, metering
+from billing.models import BillingEvent, BillingPeriod, Contract, Invoice, InvoiceLine, InvoiceSequence, UsageDaily
+from billing.rating import Rating, UsageLine, endpoint_family, rate_period
 
 
 def close_grace() -> timedelta:
@@ -45,13 +50,18 @@ def close_due_periods(now: datetime | None = None) -> list[Invoice]:
 
 
 def usage_lines(period: BillingPeriod) -> list[UsageLine]:
-    """The period's billable usage per endpoint family and unit price, from the rollups."""
+    """The period's billable usage outside contracts per endpoint family and unit price, from the rollups."""
     rows = (
-        UsageDaily.objects.filter(period=period, billable__gt=0)
+        UsageDaily.objects.filter(period=period, billable__gt=0, contract_key=0)
         .values("endpoint", "unit_price_cents")
         .annotate(quantity=Sum("billable"))
     )
     return [UsageLine(endpoint_family(row["endpoint"]), row["quantity"], row["unit_price_cents"]) for row in rows]
+
+
+def rate_usage(period: BillingPeriod, *, until: datetime | None = None) -> Rating:
+    """The period's invoice lines: at close, or (`until`, an open period) what it comes to so far."""
+    return rate_period(usage_lines(period), contracts.contract_usage(period, until=until))
 
 
 def close_period(period_id: int, *, now: datetime) -> Invoice | None:
@@ -60,7 +70,9 @@ def close_period(period_id: int, *, now: datetime) -> Invoice | None:
         period = BillingPeriod.objects.select_for_update(of=("self",)).select_related("plan").get(pk=period_id)
         if period.status != BillingPeriod.Status.OPEN or period.end + close_grace() > now:
             return None
-        rating = rate(usage_lines(period))
+        rating = rate_usage(period)
+        collection, due_at = contracts.collection_terms(period, now)
+        settled = rating.total_cents == 0
         invoice = Invoice.objects.create(
             team_id=period.team_id,
             period=period,
@@ -69,8 +81,10 @@ def close_period(period_id: int, *, now: datetime) -> Invoice | None:
             credit_cents=rating.credit_cents,
             total_cents=rating.total_cents,
             issued_at=now,
-            status=Invoice.Status.PAID if rating.total_cents == 0 else Invoice.Status.OPEN,
-            paid_at=now if rating.total_cents == 0 else None,
+            collection=collection,
+            due_at=None if settled else due_at,
+            status=Invoice.Status.PAID if settled else Invoice.Status.OPEN,
+            paid_at=now if settled else None,
         )
         InvoiceLine.objects.bulk_create(
             InvoiceLine(
@@ -97,6 +111,8 @@ def close_period(period_id: int, *, now: datetime) -> Invoice | None:
                 "total_cents": invoice.total_cents,
             },
         )
+        if collection == Contract.PaidBy.INVOICE and not settled:
+            contracts.send_invoice_issued(invoice)
     # The next period opens now (applying a scheduled plan change), not at the team's next request.
     metering.current_period(period.team_id, max(now, period.end))
     return invoice

@@ -19,9 +19,10 @@ from django.utils import timezone
 from billing import entitlements
 from billing.alerts import owner_emails
 from billing.metering import _locked_subscription, current_period
-from billing.models import BillingEvent, BillingPeriod, Grant
+from billing.models import BillingEvent, BillingPeriod, Contract, Grant
 from dashboard.emails import send_templated_email
 
+LIVE_CONTRACT = (Contract.Status.SCHEDULED, Contract.Status.ACTIVE)
 REMINDERS = (("reminded_14_days_at", timedelta(days=14)), ("reminded_1_day_at", timedelta(days=1)))
 
 
@@ -47,6 +48,8 @@ def start_grant(
         subscription = _locked_subscription(team_id)
         if Grant.objects.filter(team_id=team_id, status=Grant.Status.ACTIVE).exists():
             raise GrantError("This team already has an active grant.")
+        if Contract.objects.filter(team_id=team_id, status__in=LIVE_CONTRACT).exists():
+            raise GrantError("This team has an Enterprise contract; a team has a grant or a contract, not both.")
         grant = Grant.objects.create(
             team_id=team_id,
             program=program,

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing import entitlements, periods
+from billing import contracts, entitlements, periods
 from billing.models import (
     ActiveVehicle,
     BillingEvent,
@@ -58,6 +58,7 @@ class Reservation:
     endpoint: str = ""
     day: date | None = None
     unit_price_cents: int = 0
+    contract_key: int = 0
     activated_vehicle: bool = False
 
 
@@ -103,9 +104,10 @@ def open_period(team_id: int, now: datetime) -> BillingPeriod:
     try:
         with transaction.atomic():
             subscription = apply_due_plan_change(_locked_subscription(team_id), now)
+            contract = contracts.switch_due_contract(subscription, now)  # one due to start or end now does
             plan = subscription.plan
             grant = entitlements.active_grant(team_id, now)
-            defaults = {"end": end, "plan": plan, **entitlements.terms_for(plan, grant)}
+            defaults = {"end": end, "plan": plan, **entitlements.terms_for(plan, grant, contract)}
             period, created = BillingPeriod.objects.get_or_create(team_id=team_id, start=start, defaults=defaults)
             if created:
                 BillingEvent.objects.create(
@@ -147,6 +149,7 @@ def _period_terms(period: BillingPeriod) -> dict:
         "request_allowance": period.request_allowance,
         "vehicle_allowance": period.vehicle_allowance,
         "unit_price_cents": period.unit_price_cents,
+        "contract": period.contract_id,
     }
 
 
@@ -194,7 +197,7 @@ def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint,
         raise LimitReached("VEHICLE_REQUEST_LIMIT")
     # We hold the period row now: these values are the ones the UPDATE used.
     state = BillingPeriod.objects.values(
-        "unit_price_cents", "requests_used", "request_allowance", "vehicles_active", "vehicle_allowance"
+        "unit_price_cents", "contract_id", "requests_used", "request_allowance", "vehicles_active", "vehicle_allowance"
     ).get(pk=period.pk)
     activated = False
     if not ActiveVehicle.objects.filter(period_id=period.pk, vehicle_id=vehicle_id).exists():
@@ -207,7 +210,7 @@ def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint,
             raise LimitReached("VEHICLE_LIMIT")
         ActiveVehicle.objects.create(period_id=period.pk, vehicle_id=vehicle_id, first_request_at=now)
         activated = True
-    price = state["unit_price_cents"]
+    price, contract_key = state["unit_price_cents"], state["contract_id"] or 0
     event = UsageEvent.objects.create(  # a duplicate request id raises IntegrityError: the caller rolls back
         request_id=request_id,
         period_id=period.pk,
@@ -218,7 +221,17 @@ def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint,
         occurred_at=now,
     )
     day = now.date()
-    _add_daily(period.pk, day, application_id, vehicle_id, endpoint, billable=1, amount_cents=price, unit_price=price)
+    _add_daily(
+        period.pk,
+        day,
+        application_id,
+        vehicle_id,
+        endpoint,
+        billable=1,
+        amount_cents=price,
+        unit_price=price,
+        contract_key=contract_key,
+    )
     _check_alerts(period, state, activated)
     return Reservation(
         request_id=request_id,
@@ -230,6 +243,7 @@ def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint,
         endpoint=endpoint,
         day=day,
         unit_price_cents=price,
+        contract_key=contract_key,
         activated_vehicle=activated,
     )
 
@@ -264,6 +278,7 @@ def release(reservation: Reservation) -> None:
             billable=-1,
             amount_cents=-reservation.unit_price_cents,
             unit_price=reservation.unit_price_cents,
+            contract_key=reservation.contract_key,
         )
 
 
@@ -277,11 +292,22 @@ def record_unbilled(
 
 
 def _add_daily(
-    period_id, day, application_id, vehicle_id, endpoint, *, billable=0, non_billable=0, amount_cents=0, unit_price=0
+    period_id,
+    day,
+    application_id,
+    vehicle_id,
+    endpoint,
+    *,
+    billable=0,
+    non_billable=0,
+    amount_cents=0,
+    unit_price=0,
+    contract_key=0,
 ):
     """Upsert the rollup row: an UPDATE, and an INSERT the first time (retried if a concurrent one won).
 
-    Rows are per unit price too, so a period that changed price (an upgrade) is invoiced line by line exactly.
+    Rows are per unit price and contract too, so a period that changed price (an upgrade) or moved to or
+    from a contract is invoiced part by part exactly.
     """
     key = {
         "period_id": period_id,
@@ -290,6 +316,7 @@ def _add_daily(
         "vehicle_key": vehicle_id or 0,
         "endpoint": endpoint,
         "unit_price_cents": unit_price,
+        "contract_key": contract_key,
     }
     changes = {
         "billable": F("billable") + billable,

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Application, Team
+from billing import rating
 
 
 class Plan(models.Model):
@@ -81,6 +82,8 @@ class BillingPeriod(models.Model):
     request_allowance = models.PositiveIntegerField(null=True, blank=True)
     vehicle_allowance = models.PositiveIntegerField(null=True, blank=True)
     unit_price_cents = models.PositiveIntegerField(default=0)
+    # The Enterprise contract in force now: its requests are priced by its tiers when the period closes.
+    contract = models.ForeignKey("Contract", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     requests_used = models.PositiveIntegerField(default=0)
     vehicles_active = models.PositiveIntegerField(default=0)
     accrued_cents = models.PositiveBigIntegerField(default=0)
@@ -138,6 +141,8 @@ class UsageDaily(models.Model):
     vehicle_key = models.PositiveBigIntegerField(default=0)
     endpoint = models.CharField(max_length=64)
     unit_price_cents = models.PositiveIntegerField(default=0)  # what each billable request here cost
+    # The contract whose tiers price these requests (0: none, they cost unit_price_cents each).
+    contract_key = models.PositiveBigIntegerField(default=0)
     billable = models.PositiveIntegerField(default=0)
     non_billable = models.PositiveIntegerField(default=0)
     amount_cents = models.PositiveBigIntegerField(default=0)
@@ -145,7 +150,15 @@ class UsageDaily(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["period", "day", "application_key", "vehicle_key", "endpoint", "unit_price_cents"],
+                fields=[
+                    "period",
+                    "day",
+                    "application_key",
+                    "vehicle_key",
+                    "endpoint",
+                    "unit_price_cents",
+                    "contract_key",
+                ],
                 name="usage_daily_unique",
             )
         ]
@@ -210,6 +223,96 @@ class Grant(models.Model):
         return self.program.title()
 
 
+class Contract(models.Model):
+    """An Enterprise contract: the terms staff agree with a team (DESIGN §1), priced by billing.rating.
+
+    While in force (`started_at` until `ended_at`) it overrides the team's plan: its allowances
+    (empty = unlimited), its requests priced by its tiers when a period closes, an optional monthly
+    minimum, and how invoices are paid (card, charged automatically; or invoice, net `net_days`,
+    marked paid by staff). billing.contracts starts and ends it; once started its terms never
+    change (a period's usage is rated by them at close), so staff end it and agree a new one.
+    """
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        ACTIVE = "active", "Active"
+        ENDED = "ended", "Ended"
+        CANCELED = "canceled", "Canceled"
+
+    class Pricing(models.TextChoices):
+        GRADUATED = "graduated", "Graduated (each tier's requests at its price)"
+        VOLUME = "volume", "Volume (every request at the price of the tier the total reaches)"
+
+    class PaidBy(models.TextChoices):
+        CARD = "card", "Card, charged automatically"
+        INVOICE = "invoice", "Invoice (bank transfer), marked paid by staff"
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="contracts")
+    reference = models.CharField(max_length=60, blank=True, help_text="The signed order form's reference, if any.")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    request_allowance = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Billable requests per billing period; empty for unlimited."
+    )
+    vehicle_allowance = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Active vehicles per billing period; empty for unlimited."
+    )
+    pricing = models.CharField(max_length=10, choices=Pricing.choices, default=Pricing.GRADUATED)
+    minimum_cents = models.PositiveBigIntegerField(
+        "monthly minimum (cents)", default=0, help_text="Minimum commitment per full billing period; 0 for none."
+    )
+    paid_by = models.CharField(max_length=8, choices=PaidBy.choices, default=PaidBy.INVOICE)
+    net_days = models.PositiveSmallIntegerField(default=30, help_text="Invoice terms: days to pay after issue.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    started_at = models.DateTimeField(null=True, blank=True)  # the moment it took over the team's periods
+    ended_at = models.DateTimeField(null=True, blank=True)
+    previous_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["team"], condition=Q(status="active"), name="contract_one_active_per_team"),
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="contract_ends_after_start"),
+        ]
+
+    def __str__(self):
+        return f"Enterprise contract {self.reference or self.pk} for {self.team}"
+
+    @property
+    def name(self) -> str:
+        return f"Contract {self.reference or self.pk}"
+
+    def priced(self, tiers=None) -> rating.Contract:
+        """Its pricing as billing.rating reads it (tiers: the rows, if already fetched)."""
+        tiers = self.tiers.all() if tiers is None else tiers
+        return rating.Contract(
+            mode=self.pricing,
+            tiers=tuple(rating.Tier(tier.up_to, tier.unit_price_cents) for tier in tiers),
+            minimum_cents=self.minimum_cents,
+        )
+
+
+class ContractTier(models.Model):
+    """One price tier of a contract: requests up to `up_to` (cumulative in the period; empty for the last)."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="tiers")
+    up_to = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty for the last tier (no limit).")
+    unit_price_cents = models.DecimalField(
+        "price per request (cents)", max_digits=10, decimal_places=4, help_text="Fractions of a cent are allowed."
+    )
+
+    class Meta:
+        ordering = [models.F("up_to").asc(nulls_last=True)]
+        constraints = [models.UniqueConstraint(fields=["contract", "up_to"], name="contract_tier_unique_bound")]
+
+    def __str__(self):
+        return f"up to {self.up_to:,}" if self.up_to is not None else "beyond"
+
+
 class BillingEvent(models.Model):
     """Append-only audit log of everything that moves money or entitlements (DESIGN §4, issue 4)."""
 
@@ -225,6 +328,7 @@ class BillingEvent(models.Model):
         SUSPENDED = "suspension", "Suspension started or lifted"
         GRANT = "grant", "Grant"
         INVOICE = "invoice", "Invoice changed by staff"
+        CONTRACT = "contract", "Enterprise contract"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="billing_events")
     period = models.ForeignKey(BillingPeriod, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -271,6 +375,10 @@ class Invoice(models.Model):
     credit_cents = models.BigIntegerField(default=0)
     total_cents = models.BigIntegerField()
     issued_at = models.DateTimeField()
+    Collection = Contract.PaidBy
+    # How it is paid: charged to the team's card, or (invoice-paid contracts) paid by transfer by `due_at`.
+    collection = models.CharField(max_length=8, choices=Collection.choices, default=Collection.CARD)
+    due_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -279,6 +387,10 @@ class Invoice(models.Model):
 
     def __str__(self):
         return self.number
+
+    @property
+    def is_charged_to_card(self) -> bool:
+        return self.collection == self.Collection.CARD and self.status == self.Status.OPEN and self.total_cents > 0
 
 
 class InvoiceLine(models.Model):

@@ -42,7 +42,9 @@ STUCK_AFTER = timedelta(hours=1)  # an attempt still processing after this is lo
 def invoices_to_charge() -> list[int]:
     """Open invoices with something to pay and no attempt yet (their first charge); dunning comes later."""
     return list(
-        Invoice.objects.filter(status=Invoice.Status.OPEN, total_cents__gt=0, payments__isnull=True)
+        Invoice.objects.filter(
+            status=Invoice.Status.OPEN, total_cents__gt=0, collection=Invoice.Collection.CARD, payments__isnull=True
+        )
         .order_by("issued_at", "id")
         .values_list("pk", flat=True)
     )
@@ -94,6 +96,8 @@ def _begin_attempt(invoice_id: int, *, attempt: int | None, on_session: bool) ->
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
         if invoice.status not in CHARGEABLE or invoice.total_cents <= 0:
             return None
+        if invoice.collection != Invoice.Collection.CARD:
+            return None  # invoice terms: paid by transfer and marked paid by staff, never charged
         if on_session and invoice.status != Invoice.Status.PAST_DUE:
             return None  # the schedule charges an open invoice within minutes; Owners pay only past-due ones
         in_flight = invoice.payments.filter(status=Payment.Status.PROCESSING).first()

@@ -10,12 +10,17 @@ line is rounded to the cent half up, once.
   ("first 10,000 at 12 cents, next 90,000 at 9 cents, beyond at 6 cents"); *volume* prices every
   request at the price of the tier the total falls in (so a volume total can drop as usage
   crosses a tier boundary, which is what volume pricing means).
-- A minimum commit tops the subtotal up to the minimum; credits then reduce the total, never
-  below zero.
+- A minimum commit tops the contract's subtotal up to the minimum; credits then reduce the total,
+  never below zero.
+- A period a team spent partly on a plan and partly under a contract (or under two contracts) is
+  split at the switch (`rate_period`): the requests counted before it keep their per-request
+  price, the contract's requests are priced by its tiers, and its minimum is pro-rated to the
+  share of the period it was in force (`prorated_minimum`).
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 ENDPOINT_FAMILIES = {
@@ -76,6 +81,16 @@ class Contract:
 
 
 @dataclass(frozen=True)
+class ContractUsage:
+    """A contract's billable requests in one period, and the minimum it owes for its share of the period."""
+
+    contract: Contract
+    quantity: int
+    minimum_cents: int = 0  # usually prorated_minimum(contract.minimum_cents, ...), not the contract's own
+    label: str = ""  # prefixes its invoice lines (e.g. the contract's name) when a period has several parts
+
+
+@dataclass(frozen=True)
 class InvoiceLine:
     kind: str  # "usage", "minimum", "credit"
     description: str
@@ -98,19 +113,63 @@ def cents(quantity: int, unit_price: Decimal | int) -> int:
 
 
 def rate(usage: Sequence[UsageLine], *, contract: Contract | None = None, credit_cents: int = 0) -> Rating:
-    """The invoice lines and totals for a period's usage (see the module docstring)."""
-    if credit_cents < 0 or any(line.quantity < 0 for line in usage):
+    """The invoice lines and totals for a period's usage, all per request or all under one contract."""
+    if contract is None:
+        return rate_period(usage, credit_cents=credit_cents)
+    if any(line.quantity < 0 for line in usage):
         raise ValueError("usage and credits cannot be negative")
-    lines = _per_request(usage) if contract is None else _tiered(sum(line.quantity for line in usage), contract)
+    whole = ContractUsage(contract, sum(line.quantity for line in usage), contract.minimum_cents)
+    return rate_period((), (whole,), credit_cents=credit_cents)
+
+
+def rate_period(
+    per_request: Sequence[UsageLine], contracts: Sequence[ContractUsage] = (), *, credit_cents: int = 0
+) -> Rating:
+    """A period split at plan/contract switches: per-request usage, then each contract's tiers and minimum."""
+    if credit_cents < 0 or any(line.quantity < 0 for line in per_request):
+        raise ValueError("usage and credits cannot be negative")
+    if any(part.quantity < 0 or part.minimum_cents < 0 for part in contracts):
+        raise ValueError("usage and minimums cannot be negative")
+    lines = _per_request(per_request)
+    for part in contracts:
+        tiered = _tiered(part.quantity, part.contract)
+        used = sum(line.amount_cents for line in tiered)
+        if used < part.minimum_cents:
+            top_up = part.minimum_cents - used
+            tiered.append(InvoiceLine("minimum", "Monthly minimum commitment top-up", 1, Decimal(top_up), top_up))
+        if part.label:
+            tiered = [_prefixed(line, part.label) for line in tiered]
+        lines.extend(tiered)
     subtotal = sum(line.amount_cents for line in lines)
-    if contract is not None and subtotal < contract.minimum_cents:
-        top_up = contract.minimum_cents - subtotal
-        lines.append(InvoiceLine("minimum", "Monthly minimum commitment top-up", 1, Decimal(top_up), top_up))
-        subtotal = contract.minimum_cents
     applied = min(credit_cents, subtotal)
     if applied:
         lines.append(InvoiceLine("credit", "Credit", 1, Decimal(-applied), -applied))
     return Rating(lines=tuple(lines), subtotal_cents=subtotal, credit_cents=applied, total_cents=subtotal - applied)
+
+
+def prorated_minimum(minimum_cents: int, covered: timedelta, period: timedelta) -> int:
+    """The share of a monthly minimum owed for `covered` of a `period` (to the cent, half up; never above it)."""
+    if period <= timedelta(0) or minimum_cents < 0:
+        raise ValueError("the period must be positive and the minimum not negative")
+    covered = min(max(covered, timedelta(0)), period)
+    share = (
+        Decimal(minimum_cents)
+        * Decimal(covered // timedelta(microseconds=1))
+        / Decimal(period // timedelta(microseconds=1))
+    )
+    return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def current_tier(contract: Contract, used: int) -> int:
+    """The index of the tier the next request is priced in (graduated) or the total falls in (volume)."""
+    position = used + 1 if contract.mode == GRADUATED else max(used, 1)
+    return next(i for i, tier in enumerate(contract.tiers) if tier.up_to is None or position <= tier.up_to)
+
+
+def _prefixed(line: InvoiceLine, label: str) -> InvoiceLine:
+    return InvoiceLine(
+        line.kind, f"{label}: {line.description}", line.quantity, line.unit_price_cents, line.amount_cents
+    )
 
 
 def _per_request(usage: Sequence[UsageLine]) -> list[InvoiceLine]:

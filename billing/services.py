@@ -19,7 +19,7 @@ from accounts.roles import Perm, role_can
 from billing import entitlements
 from billing.alerts import owner_emails
 from billing.metering import current_period, subscription_for
-from billing.models import BillingEvent, BillingPeriod, Plan, Subscription
+from billing.models import BillingEvent, BillingPeriod, Contract, Plan, Subscription
 from dashboard.emails import send_templated_email
 
 
@@ -28,6 +28,11 @@ class PlanChangeError(Exception):
 
 
 CARD_REQUIRED = "Pay-as-you-go needs a credit card on file. Add a card, then upgrade."
+CONTRACT_SETS_PLAN = (
+    "Your team's plan is set by its Enterprise contract. "
+    "To change it, use Contact sales or write to your account manager."
+)
+LIVE_CONTRACT = (Contract.Status.SCHEDULED, Contract.Status.ACTIVE)
 
 
 def open_due_periods(now: datetime | None = None) -> int:
@@ -60,6 +65,8 @@ def switch_plan(*, actor: Membership, plan_code: str) -> Subscription:
     """Move the team to `plan_code`: at once if it is an upgrade, at the period's end if a downgrade."""
     with transaction.atomic():
         subscription, period = _lock(actor)
+        if Contract.objects.filter(team_id=actor.team_id, status__in=LIVE_CONTRACT).exists():
+            raise PlanChangeError(CONTRACT_SETS_PLAN)
         target = Plan.objects.filter(code=plan_code).first()
         if target is None or not target.self_serve:
             raise PlanChangeError("That plan is set up with our sales team: use Contact sales.")

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing import alerts, closing, dunning, grants, payments, services
+from billing import alerts, closing, contracts, dunning, grants, payments, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -27,7 +27,7 @@ def open_billing_periods() -> int:
 def close_billing_periods() -> int:
     invoices = closing.close_due_periods()
     for invoice in invoices:
-        if invoice.total_cents > 0:  # charged now rather than at the next charge_due_invoices sweep
+        if invoice.is_charged_to_card:  # charged now rather than at the next charge_due_invoices sweep
             charge_invoice.delay(invoice.pk)
     return len(invoices)
 
@@ -65,3 +65,13 @@ def reconcile_payments() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
 def send_grant_reminders() -> int:
     return grants.send_due_reminders()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=300)
+def switch_due_contracts() -> int:
+    return len(contracts.switch_due_contracts())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
+def mark_overdue_invoices() -> int:
+    return len(contracts.mark_overdue_invoices())

@@ -222,6 +222,11 @@ GARAGE_REAPPLY_AFTER_DAYS = envint("GARAGE_REAPPLY_AFTER_DAYS", 90)  # after a r
 # phone number shown only to teams whose plan includes phone support.
 SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@ignition.localhost")
 SUPPORT_PHONE = os.environ.get("SUPPORT_PHONE", "+1 555 0100")
+# How to pay an invoice of an invoice-paid Enterprise contract (bank details), shown on the invoice and its emails.
+INVOICE_PAYMENT_INSTRUCTIONS = os.environ.get(
+    "INVOICE_PAYMENT_INSTRUCTIONS",
+    "Pay by bank transfer to Ignition Inc., account 000123456789, routing 110000000, quoting the invoice number.",
+)
 
 # Teams
 INVITATION_TTL_HOURS = envint("INVITATION_TTL_HOURS", 7 * 24)

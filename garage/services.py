@@ -18,7 +18,7 @@ from accounts.models import Membership, Team
 from accounts.roles import Perm, role_can
 from billing import grants
 from billing.alerts import owner_emails
-from billing.models import Grant
+from billing.models import Contract, Grant
 from dashboard.emails import send_templated_email
 from garage.models import OPEN_STATUSES, GarageApplication, GarageReviewEvent
 
@@ -48,6 +48,11 @@ def latest_application(team: Team) -> GarageApplication | None:
 
 def why_team_cannot_apply(team: Team) -> str | None:
     """Why the team may not start an application now, or None if it may."""
+    if Contract.objects.filter(team=team, status__in=[Contract.Status.SCHEDULED, Contract.Status.ACTIVE]).exists():
+        return (
+            "Your team has an Enterprise contract; "
+            "the Garage program is for early-stage teams on Free or Pay-as-you-go."
+        )
     had_grant = Grant.objects.filter(team=team, program="garage").order_by("-starts_at").first()
     if had_grant is not None:
         return (

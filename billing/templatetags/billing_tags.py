@@ -1,5 +1,7 @@
 """Money formatting, plan wording and the dashboard's usage banner."""
 
+from decimal import Decimal
+
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
@@ -20,6 +22,15 @@ def cents(value) -> str:
     value = int(value)
     dollars, rest = divmod(abs(value), 100)
     return f"{'-' if value < 0 else ''}${dollars:,}.{rest:02d}"
+
+
+@register.filter
+def unit_cents(value) -> str:
+    """A per-request price in cents, fractions kept: Decimal("12.0000") → "12¢", Decimal("0.5000") → "0.5¢"."""
+    if value is None or value == "":
+        return ""
+    text = f"{Decimal(value).normalize():f}"
+    return f"{text}¢"
 
 
 @register.filter

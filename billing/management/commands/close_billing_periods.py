@@ -46,7 +46,9 @@ class Command(BaseCommand):
         invoices = close_due_periods(now)
         for invoice in invoices:
             note = ""
-            if invoice.status == Invoice.Status.OPEN and not options["no_charge"]:
+            if invoice.collection == Invoice.Collection.INVOICE and invoice.status == Invoice.Status.OPEN:
+                note = f"  (invoice terms: due {invoice.due_at:%Y-%m-%d})"
+            elif invoice.status == Invoice.Status.OPEN and not options["no_charge"]:
                 try:
                     charge_invoice(invoice.pk)  # the same exactly-once service as the Celery task
                 except stripe.StripeError as error:  # the attempt is kept; the nightly reconciliation resumes it
