@@ -148,6 +148,7 @@ def create_contract(
         record_created(contract, actor)
     if starts_at <= now:
         switch_contracts_of(team_id, now=now)
+        contract.refresh_from_db()
     return contract
 
 
@@ -182,19 +183,29 @@ def switch_contracts_of(team_id: int, *, now: datetime | None = None) -> bool:
         return _switch(subscription, now)[1]
 
 
-def switch_due_contract(subscription: Subscription, now: datetime) -> Contract | None:
-    """Under the subscription's row lock: end the contract past its end, start the one whose start has come.
+def switch_due_contract(subscription: Subscription, now: datetime, *, opening: datetime) -> Contract | None:
+    """Under the subscription's row lock, as the team's period starting at `opening` is opened: end the
+    contract past its end and start the one whose start has come; the contract in force afterwards.
 
-    The contract in force afterwards. The team's open periods from `now` take the new terms.
+    No request has been counted in the new period yet, so the switch is dated at the contract's own
+    date or the period's start, whichever is later, not at `now`: a contract aligned with a period
+    takes the whole period (and owes its whole minimum) however late the first request comes.
     """
-    return _switch(subscription, now)[0]
+    return _switch(subscription, now, opening=opening)[0]
 
 
-def _switch(subscription: Subscription, now: datetime) -> tuple[Contract | None, bool]:
+def _switch(
+    subscription: Subscription, now: datetime, *, opening: datetime | None = None
+) -> tuple[Contract | None, bool]:
+    """Switch what is due by `now`, dated `now` (or, opening a period, see switch_due_contract)."""
+
+    def moment(date: datetime) -> datetime:
+        return now if opening is None else max(date, opening)
+
     switched = False
     active = Contract.objects.filter(team_id=subscription.team_id, status=Contract.Status.ACTIVE).first()
     if active is not None and active.ends_at <= now:
-        _end(active, subscription, now, actor=None, reason="its end date came")
+        _end(active, subscription, moment(active.ends_at), actor=None, reason="its end date came")
         active, switched = None, True
     if active is None:
         due = (
@@ -205,7 +216,7 @@ def _switch(subscription: Subscription, now: datetime) -> tuple[Contract | None,
             .first()
         )
         if due is not None:
-            _start(due, subscription, now)
+            _start(due, subscription, moment(due.starts_at))
             active, switched = due, True
     # A scheduled contract whose whole term passed before it could start never starts.
     Contract.objects.filter(team_id=subscription.team_id, status=Contract.Status.SCHEDULED, ends_at__lte=now).update(

@@ -104,7 +104,7 @@ def open_period(team_id: int, now: datetime) -> BillingPeriod:
     try:
         with transaction.atomic():
             subscription = apply_due_plan_change(_locked_subscription(team_id), now)
-            contract = contracts.switch_due_contract(subscription, now)  # one due to start or end now does
+            contract = contracts.switch_due_contract(subscription, now, opening=start)  # one due now does
             plan = subscription.plan
             grant = entitlements.active_grant(team_id, now)
             defaults = {"end": end, "plan": plan, **entitlements.terms_for(plan, grant, contract)}
