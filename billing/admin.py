@@ -1,17 +1,19 @@
 """Staff views of billing. Plans are editable (DESIGN §1: plans are data); counters and the audit log are read-only,
 because editing them by hand would make the books disagree with the usage events behind them."""
 
-from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from accounts.admin import TeamAdmin
 from accounts.models import Team
 from billing import backoffice
+from billing.admin_forms import ReasonForm
+from billing.contract_admin import ContractAdmin  # noqa: F401 (registers it)
 from billing.models import (
     BillingDetails,
     BillingEvent,
     BillingPeriod,
+    Contract,
     Grant,
     Invoice,
     InvoiceLine,
@@ -83,10 +85,6 @@ class InvoiceLineInline(admin.TabularInline):
     max_num = 0
     fields = ["position", "kind", "description", "quantity", "unit_price_cents", "amount_cents"]
     readonly_fields = fields
-
-
-class ReasonForm(forms.Form):
-    note = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 3}), max_length=500)
 
 
 INVOICE_ACTIONS = {
@@ -276,11 +274,20 @@ class TeamGrantInline(ReadOnlyTabular):
     max_num = 0
 
 
+class TeamContractInline(ReadOnlyTabular):
+    model = Contract
+    fields = ["reference", "status", "starts_at", "ends_at", "pricing", "minimum_cents", "paid_by"]
+    readonly_fields = fields
+    max_num = 0
+
+
 admin.site.unregister(Team)
 
 
 @admin.register(Team)
 class TeamWithBillingAdmin(TeamAdmin):
-    """The team's page shows its plan, periods and usage, invoices and grants next to members and audit log."""
+    """The team's page shows its plan, periods and usage, invoices, grants and contracts next to members and audit
+    log."""
 
-    inlines = [SubscriptionInline, PeriodInline, TeamInvoiceInline, TeamGrantInline, *TeamAdmin.inlines]
+    inlines = [SubscriptionInline, PeriodInline, TeamInvoiceInline, TeamGrantInline, TeamContractInline,
+               *TeamAdmin.inlines]  # fmt: skip

@@ -204,20 +204,20 @@ def _switch(
 
     switched = False
     active = Contract.objects.filter(team_id=subscription.team_id, status=Contract.Status.ACTIVE).first()
-    if active is not None and active.ends_at <= now:
-        _end(active, subscription, moment(active.ends_at), actor=None, reason="its end date came")
-        active, switched = None, True
-    if active is None:
-        due = (
-            Contract.objects.filter(
-                team_id=subscription.team_id, status=Contract.Status.SCHEDULED, starts_at__lte=now, ends_at__gt=now
-            )
-            .order_by("starts_at")
-            .first()
+    due = (
+        Contract.objects.filter(
+            team_id=subscription.team_id, status=Contract.Status.SCHEDULED, starts_at__lte=now, ends_at__gt=now
         )
-        if due is not None:
-            _start(due, subscription, moment(due.starts_at))
-            active, switched = due, True
+        .order_by("starts_at")
+        .first()
+    )
+    if active is not None and active.ends_at <= now:
+        renewed = due is not None  # its successor starts now: one email about the new contract, not two
+        _end(active, subscription, moment(active.ends_at), actor=None, reason="its end date came", email=not renewed)
+        active, switched = None, True
+    if active is None and due is not None:
+        _start(due, subscription, moment(due.starts_at))
+        active, switched = due, True
     # A scheduled contract whose whole term passed before it could start never starts.
     Contract.objects.filter(team_id=subscription.team_id, status=Contract.Status.SCHEDULED, ends_at__lte=now).update(
         status=Contract.Status.CANCELED, ended_at=now
@@ -261,7 +261,7 @@ def _start(contract: Contract, subscription: Subscription, now: datetime) -> Non
     _email_owners("contract-started", contract)
 
 
-def _end(contract: Contract, subscription: Subscription, now: datetime, *, actor, reason: str) -> None:
+def _end(contract: Contract, subscription: Subscription, now: datetime, *, actor, reason: str, email=True) -> None:
     fallback = contract.previous_plan or Plan.objects.get(code=Plan.FREE)
     if fallback.requires_card and not subscription.card_on_file:
         fallback = Plan.objects.get(code=Plan.FREE)
@@ -271,7 +271,8 @@ def _end(contract: Contract, subscription: Subscription, now: datetime, *, actor
     subscription.save(update_fields=["plan", "pending_plan", "pending_at", "updated_at"])
     _apply_terms(subscription.team_id, fallback, None, now)
     _log(contract, actor, now, "ended", reason=reason, plan=fallback.code)
-    _email_owners("contract-ended", contract, plan=fallback)
+    if email:
+        _email_owners("contract-ended", contract, plan=fallback)
 
 
 def _plan_before_contracts(subscription: Subscription) -> Plan:

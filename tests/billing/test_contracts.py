@@ -157,7 +157,9 @@ def test_a_contract_ending_when_the_plan_before_needs_a_card_that_is_gone_falls_
     assert metering.current_period(team.pk).request_allowance == 100
 
 
-def test_a_renewal_back_to_back_keeps_the_plan_to_return_to_and_rates_each_contract_on_its_own(owner_membership):
+def test_a_renewal_back_to_back_keeps_the_plan_to_return_to_and_rates_each_contract_on_its_own(
+    owner_membership, django_capture_on_commit_callbacks
+):
     team = owner_membership.team
     period = metering.current_period(team.pk)
     middle = period.start + (period.end - period.start) / 2
@@ -167,7 +169,10 @@ def test_a_renewal_back_to_back_keeps_the_plan_to_return_to_and_rates_each_contr
     )
     with time_machine.travel(period.start + timedelta(hours=1), tick=False):
         vehicle = count_billable_requests(team, 40)
-    assert contracts.switch_due_contracts(now=middle) == [team.pk]
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert contracts.switch_due_contracts(now=middle) == [team.pk]
+    assert [m.subject for m in mail.outbox] == ["Your Enterprise contract has started"]  # not "ended" too
     with time_machine.travel(middle + timedelta(hours=1), tick=False):
         count_billable_requests(team, 30, vehicle=vehicle)
 
