@@ -18,6 +18,7 @@ from django.db import transaction
 from accounts.audit import record_audit
 from accounts.models import Membership
 from accounts.roles import Perm, role_can
+from billing import closing
 from billing.alerts import owner_emails
 from billing.metering import subscription_for
 from billing.models import BillingEvent, BillingPeriod, Contract, Invoice, Subscription
@@ -134,6 +135,7 @@ def why_card_is_needed(subscription: Subscription) -> str | None:
             team_id=subscription.team_id,
             status__in=[Invoice.Status.OPEN, Invoice.Status.PAST_DUE],
             total_cents__gt=0,
+            collection=Invoice.Collection.CARD,  # an invoice-paid invoice is paid by transfer, not this card
         )
         .order_by("issued_at")
         .first()
@@ -143,9 +145,13 @@ def why_card_is_needed(subscription: Subscription) -> str | None:
             f"Invoice {unpaid.number} ({cents(unpaid.total_cents)}) is still to be charged to this card. "
             "The card can be removed once it is paid."
         )
+    if uninvoiced is None:
+        # A card-paid contract's requests are counted at 0 and priced at close: rate what the period holds so far.
+        uninvoiced = closing.contract_period_owed_by_card(subscription.team_id)
     if uninvoiced is not None:  # e.g. a period that ended on a paid plan, invoiced within the grace hour
+        owed = uninvoiced.accrued_cents or closing.rate_usage(uninvoiced).total_cents
         return (
-            f"The period that ends {uninvoiced.end:%-d %B %Y} has {cents(uninvoiced.accrued_cents)} to invoice "
+            f"The period that ends {uninvoiced.end:%-d %B %Y} has {cents(owed)} to invoice "
             "and charge to this card. The card can be removed once that invoice is paid."
         )
     return None

@@ -80,11 +80,19 @@ def priced_terms(pricing: str, tiers: list[TierTerms], minimum_cents: int) -> ra
 
 
 def why_contract_cannot_start(
-    team_id: int, *, starts_at: datetime, ends_at: datetime, paid_by: str, exclude_id: int | None = None
+    team_id: int,
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    paid_by: str,
+    exclude_id: int | None = None,
+    now: datetime | None = None,
 ) -> str | None:
     """What stands in the way of a contract for this team over these dates, or None."""
     if ends_at <= starts_at:
         return "The contract must end after it starts."
+    if ends_at <= (now or timezone.now()):
+        return "The contract's end has passed already; choose an end in the future."
     overlapping = (
         Contract.objects.filter(team_id=team_id, status__in=LIVE, starts_at__lt=ends_at, ends_at__gt=starts_at)
         .exclude(pk=exclude_id)
@@ -126,7 +134,7 @@ def create_contract(
     with transaction.atomic():
         metering.subscription_for(team_id)
         metering._locked_subscription(team_id)  # contracts of a team are created one at a time
-        reason = why_contract_cannot_start(team_id, starts_at=starts_at, ends_at=ends_at, paid_by=paid_by)
+        reason = why_contract_cannot_start(team_id, starts_at=starts_at, ends_at=ends_at, paid_by=paid_by, now=now)
         if reason:
             raise ContractError(reason)
         contract = Contract.objects.create(
@@ -197,12 +205,14 @@ def switch_due_contract(subscription: Subscription, now: datetime, *, opening: d
 def _switch(
     subscription: Subscription, now: datetime, *, opening: datetime | None = None
 ) -> tuple[Contract | None, bool]:
-    """Switch what is due by `now`, dated `now` (or, opening a period, see switch_due_contract)."""
+    """Switch what is due by `now`. Opening a period, see switch_due_contract; otherwise (the beat, staff) a start
+    is dated `now` (requests counted before it keep their terms) and an end at the contract's end date (so a late
+    run never makes the minimum cover time past the contract's term)."""
 
     def moment(date: datetime) -> datetime:
-        return now if opening is None else max(date, opening)
+        return max(date, opening) if opening is not None else now
 
-    switched = False
+    switched, renewing = False, None
     active = Contract.objects.filter(team_id=subscription.team_id, status=Contract.Status.ACTIVE).first()
     due = (
         Contract.objects.filter(
@@ -212,16 +222,22 @@ def _switch(
         .first()
     )
     if active is not None and active.ends_at <= now:
-        renewed = due is not None  # its successor starts now: one email about the new contract, not two
-        _end(active, subscription, moment(active.ends_at), actor=None, reason="its end date came", email=not renewed)
+        ended_at = active.ends_at if opening is None else max(active.ends_at, opening)
+        # A renewal starting now: one email (about the new contract), and the team still goes back, in the end,
+        # to the plan it had before the first contract.
+        renewing = active.previous_plan if due is not None else None
+        _end(active, subscription, ended_at, actor=None, reason="its end date came", email=due is None)
         active, switched = None, True
     if active is None and due is not None:
-        _start(due, subscription, moment(due.starts_at))
+        _start(due, subscription, moment(due.starts_at), previous_plan=renewing)
         active, switched = due, True
     # A scheduled contract whose whole term passed before it could start never starts.
-    Contract.objects.filter(team_id=subscription.team_id, status=Contract.Status.SCHEDULED, ends_at__lte=now).update(
-        status=Contract.Status.CANCELED, ended_at=now
-    )
+    for expired in Contract.objects.filter(
+        team_id=subscription.team_id, status=Contract.Status.SCHEDULED, ends_at__lte=now
+    ):
+        expired.status, expired.ended_at = Contract.Status.CANCELED, now
+        expired.save(update_fields=["status", "ended_at"])
+        _log(expired, None, now, "canceled", reason="its whole term passed before it could start")
     return active, switched
 
 
@@ -247,13 +263,13 @@ def end_contract(contract_id: int, *, actor, reason: str, now: datetime | None =
     return contract
 
 
-def _start(contract: Contract, subscription: Subscription, now: datetime) -> None:
+def _start(contract: Contract, subscription: Subscription, now: datetime, *, previous_plan: Plan | None = None) -> None:
     enterprise = Plan.objects.get(code=Plan.ENTERPRISE)
     before = {"plan": subscription.plan.code, "pending_plan": getattr(subscription.pending_plan, "code", None)}
     contract.status, contract.started_at = Contract.Status.ACTIVE, now
-    contract.previous_plan = _plan_before_contracts(subscription)
+    contract.previous_plan = previous_plan or _plan_before_contracts(subscription)
     contract.save(update_fields=["status", "started_at", "previous_plan"])
-    # The contract sets the plan: a downgrade scheduled before it is dropped.
+    # The contract sets the plan: a downgrade scheduled before it becomes the plan to go back to (above).
     subscription.plan, subscription.pending_plan, subscription.pending_at = enterprise, None, None
     subscription.save(update_fields=["plan", "pending_plan", "pending_at", "updated_at"])
     _apply_terms(subscription.team_id, enterprise, contract, now)
@@ -276,9 +292,10 @@ def _end(contract: Contract, subscription: Subscription, now: datetime, *, actor
 
 
 def _plan_before_contracts(subscription: Subscription) -> Plan:
-    """The plan to go back to: the current one, or (a renewal, back to back) the one before the last contract."""
+    """The plan to go back to: the current one (or the one the Owner had scheduled a switch to), or, if the team is
+    somehow on Enterprise already, the one before its last contract."""
     if subscription.plan.code != Plan.ENTERPRISE:
-        return subscription.plan
+        return subscription.pending_plan or subscription.plan  # a downgrade the Owner scheduled is where they go
     last = (
         Contract.objects.filter(team_id=subscription.team_id, previous_plan__isnull=False)
         .exclude(status=Contract.Status.ACTIVE)

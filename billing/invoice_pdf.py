@@ -12,7 +12,7 @@ from fpdf import FPDF
 
 from billing.forms import last_day
 from billing.models import BillingDetails, Invoice, InvoiceLine
-from billing.templatetags.billing_tags import cents
+from billing.templatetags.billing_tags import cents, unit_cents
 
 PAGE_WIDTH = 180  # A4 less 15 mm margins
 COLUMNS = [("Description", 90, "L"), ("Quantity", 25, "R"), ("Unit price", 30, "R"), ("Amount", 35, "R")]
@@ -24,6 +24,12 @@ def unit_price(value: Decimal) -> str:
     dollars = (abs(value) / 100).normalize()
     whole, _, fraction = f"{dollars:,f}".partition(".")
     return f"{'-' if value < 0 else ''}${whole}.{fraction.ljust(2, '0')}"
+
+
+def line_unit_price(line: InvoiceLine) -> str:
+    """A line's unit price: a request's price in cents, fractions kept ("12¢", "0.5¢"); other lines (the
+    minimum's top-up, a credit) in dollars."""
+    return unit_cents(line.unit_price_cents) if line.kind == "usage" else unit_price(line.unit_price_cents)
 
 
 def _latin1(text: str) -> str:
@@ -38,8 +44,12 @@ def render_invoice_pdf(
     *,
     issuer: str = "Ignition",
     compress: bool = True,
+    payment_instructions: str = "",
 ) -> bytes:
-    """The invoice's PDF. `invoice.period` must be loaded (or loadable); `details` None prints no recipient block."""
+    """The invoice's PDF. `invoice.period` must be loaded (or loadable); `details` None prints no recipient block.
+
+    `payment_instructions`: for an invoice awaiting a bank transfer, printed with its due date.
+    """
     pdf = FPDF(format="A4")
     pdf.set_compression(compress)
     pdf.set_title(_latin1(f"Invoice {invoice.number}"))
@@ -61,6 +71,8 @@ def render_invoice_pdf(
     ]
     if invoice.paid_at:
         facts.append(("Paid", f"{invoice.paid_at:%d %B %Y}"))
+    if payment_instructions and invoice.due_at:
+        facts.append(("Due", f"{invoice.due_at:%d %B %Y}"))
     pdf.ln(2)
     for label, value in facts:
         pdf.set_font("Helvetica", "B", 10)
@@ -88,7 +100,7 @@ def render_invoice_pdf(
     pdf.ln()
     pdf.set_font("Helvetica", "", 10)
     for line in lines:
-        values = [line.description, f"{line.quantity:,}", unit_price(line.unit_price_cents), cents(line.amount_cents)]
+        values = [line.description, f"{line.quantity:,}", line_unit_price(line), cents(line.amount_cents)]
         for (_, width, align), value in zip(COLUMNS, values, strict=True):
             pdf.cell(width, 7, _latin1(value), align=align)
         pdf.ln()
@@ -104,4 +116,12 @@ def render_invoice_pdf(
         pdf.set_font("Helvetica", "B" if last else "", 10)
         pdf.cell(label_width, 7, label, align="R", border="T" if last else 0)
         pdf.cell(COLUMNS[-1][1], 7, cents(amount), align="R", border="T" if last else 0, new_x="LMARGIN", new_y="NEXT")
+
+    if payment_instructions:
+        pdf.ln(6)
+        pdf.set_font("Helvetica", "B", 10)
+        due = f" by {invoice.due_at:%d %B %Y}" if invoice.due_at else ""
+        pdf.cell(PAGE_WIDTH, 6, _latin1(f"How to pay{due}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 10)
+        pdf.multi_cell(PAGE_WIDTH, 5, _latin1(payment_instructions), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

@@ -14,8 +14,9 @@ from django.views.decorators.http import require_http_methods
 from accounts.audit import record_audit
 from accounts.decorators import team_member_required
 from accounts.roles import Perm
+from billing import selectors
 from billing.forms import BillingDetailsForm, last_day
-from billing.invoice_pdf import render_invoice_pdf, unit_price
+from billing.invoice_pdf import line_unit_price, render_invoice_pdf
 from billing.models import BillingDetails, Invoice
 
 DETAIL_FIELDS = ["company_name", "address", "tax_id", "billing_email"]
@@ -37,12 +38,13 @@ def invoice_detail(request, invoice_id):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     lines = list(invoice.lines.all())
     for line in lines:
-        line.unit_price_text = unit_price(line.unit_price_cents)  # fractions of a cent shown, as on the PDF
+        line.unit_price_text = line_unit_price(line)  # fractions of a cent shown, as on the PDF
     context = {
         "invoice": invoice,
         "period_last_day": last_day(invoice.period),
         "lines": lines,
         "details": team_billing_details(request.team),
+        "instructions": selectors.payment_instructions(invoice),  # "" unless it awaits a bank transfer
     }
     return render(request, "billing/invoice.html", context)
 
@@ -53,7 +55,11 @@ def invoice_pdf(request, invoice_id):
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     content = render_invoice_pdf(
-        invoice, list(invoice.lines.all()), team_billing_details(request.team), issuer=settings.SITE_NAME
+        invoice,
+        list(invoice.lines.all()),
+        team_billing_details(request.team),
+        issuer=settings.SITE_NAME,
+        payment_instructions=selectors.payment_instructions(invoice),
     )
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{invoice.number}.pdf"'

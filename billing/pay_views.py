@@ -5,6 +5,9 @@ the Owner present, billing.payments), or, when the bank wants the Owner to authe
 (3-D Secure), a button that confirms that PaymentIntent with Stripe.js and posts only its id back;
 the server then retrieves the PaymentIntent from Stripe and records what it says. A declined card
 leads to the card page and back here. Paying the last past-due invoice lifts a suspension at once.
+
+An invoice of an invoice-paid Enterprise contract is never charged to a card: its pay page shows the
+payment instructions and the due date instead, and a POST to it charges nothing.
 """
 
 import logging
@@ -44,6 +47,8 @@ def _invoice_url(invoice: Invoice) -> str:
 @team_member_required(Perm.MANAGE_BILLING)
 def pay_invoice(request, invoice_id):
     invoice = team_invoice(request, invoice_id)
+    if selectors.awaits_transfer(invoice):  # contract terms: paid by bank transfer, never charged to a card
+        return _pay_by_transfer(request, invoice)
     if invoice.status != Invoice.Status.PAST_DUE:
         return _nothing_to_pay(request, invoice)
     if request.method == "POST":
@@ -72,6 +77,15 @@ def pay_invoice(request, invoice_id):
         "stripe_js_url": settings.STRIPE_JS_URL,
     }
     return render(request, "billing/pay.html", context)
+
+
+def _pay_by_transfer(request, invoice: Invoice):
+    """The instructions and due date instead of a card payment; a POST (an old form) charges nothing."""
+    if request.method == "POST":
+        messages.info(request, f"Invoice {invoice.number} is paid by bank transfer, not by card: see how below.")
+        return redirect(pay_url(invoice))
+    context = {"invoice": invoice, "instructions": selectors.payment_instructions(invoice)}
+    return render(request, "billing/pay_by_transfer.html", context)
 
 
 def _nothing_to_pay(request, invoice: Invoice):

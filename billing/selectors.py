@@ -4,15 +4,26 @@ They read the period's counters and the UsageDaily rollups only, never UsageEven
 costs a fixed number of queries whatever the volume (DESIGN §4).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from django.db.models import Sum
+from django.conf import settings
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Application, Team
+from billing import closing, contracts, rating
 from billing.metering import current_period, subscription_for
-from billing.models import BillingEvent, BillingPeriod, Plan, Subscription, UsageAlert, UsageDaily
+from billing.models import (
+    BillingEvent,
+    BillingPeriod,
+    Contract,
+    Invoice,
+    Plan,
+    Subscription,
+    UsageAlert,
+    UsageDaily,
+)
 from vehicles.models import SimulatedVehicle
 
 
@@ -21,6 +32,7 @@ class DayUsage:
     day: date
     billable: int
     non_billable: int
+    under_contract: int = 0  # of the billable ones, those counted under an Enterprise contract (priced at close)
 
 
 def team_periods(team: Team):
@@ -43,6 +55,13 @@ def open_period(team: Team, now: datetime | None = None) -> BillingPeriod:
     return BillingPeriod.objects.select_related("plan").get(pk=period.pk)
 
 
+def periods_and_current(team: Team, now: datetime) -> tuple[list[BillingPeriod], BillingPeriod]:
+    """The team's periods (as team_periods) and, among them, the one holding now (opened if needed)."""
+    current_id = current_period(team.pk, now).pk
+    periods = list(team_periods(team))
+    return periods, next(period for period in periods if period.pk == current_id)
+
+
 def public_plans():
     return Plan.objects.order_by("sort_order", "id")
 
@@ -53,7 +72,11 @@ def daily_usage(period: BillingPeriod, *, until: date | None = None) -> list[Day
         row["day"]: row
         for row in UsageDaily.objects.filter(period=period)
         .values("day")
-        .annotate(billable=Sum("billable"), non_billable=Sum("non_billable"))
+        .annotate(  # under_contract first: it sums the column, before `billable` names the day's sum
+            under_contract=Sum("billable", filter=Q(contract_key__gt=0)),
+            billable=Sum("billable"),
+            non_billable=Sum("non_billable"),
+        )
     }
     last = min(
         until or (period.end - timedelta(microseconds=1)).date(), (period.end - timedelta(microseconds=1)).date()
@@ -61,7 +84,9 @@ def daily_usage(period: BillingPeriod, *, until: date | None = None) -> list[Day
     days, day = [], period.start.date()
     while day <= last:
         row = rows.get(day, {})
-        days.append(DayUsage(day, row.get("billable") or 0, row.get("non_billable") or 0))
+        days.append(
+            DayUsage(day, row.get("billable") or 0, row.get("non_billable") or 0, row.get("under_contract") or 0)
+        )
         day += timedelta(days=1)
     return days
 
@@ -80,21 +105,156 @@ def projected_cents(period: BillingPeriod, now: datetime) -> int:
 
 
 def usage_summary(period: BillingPeriod, now: datetime | None = None) -> dict:
-    """The usage API's JSON body (and the Billing tab's numbers) for one period."""
+    """The usage API's JSON body (and the Billing tab's numbers) for one period.
+
+    Under an Enterprise contract the counters accrue nothing (its requests are counted at 0 and priced
+    by its tiers at close), so for a period with contract requests (or a contract in force)
+    `accrued_cents` is what billing.rating makes of the usage so far: the per-request lines plus the
+    contract's tiers, *without* the monthly minimum's top-up (the invoice adds it at close, pro-rated),
+    and `projected_cents` prices the contract requests the rest of the period would bring at today's
+    pace by the tiers, with the minimum the contract owes for its share of the period.
+    """
     now = now or timezone.now()
     current = period.start <= now < period.end
+    days = daily_usage(period, until=now.date() if current else None)
+    if period.contract_id is not None or any(day.under_contract for day in days):
+        accrued, projected = contract_period_cents(period, now if current else None)
+    else:
+        accrued = period.accrued_cents
+        projected = projected_cents(period, now) if current else period.accrued_cents
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "plan": period.plan.code,
         "requests": {"used": period.requests_used, "allowance": period.request_allowance},
         "vehicles": {"active": period.vehicles_active, "allowance": period.vehicle_allowance},
-        "accrued_cents": period.accrued_cents,
-        "projected_cents": projected_cents(period, now) if current else period.accrued_cents,
-        "daily": [
-            {"date": d.day.isoformat(), "billable": d.billable, "non_billable": d.non_billable}
-            for d in daily_usage(period, until=now.date() if current else None)
-        ],
+        "accrued_cents": accrued,
+        "projected_cents": projected,
+        "daily": [{"date": d.day.isoformat(), "billable": d.billable, "non_billable": d.non_billable} for d in days],
     }
+
+
+def accrued_cents(period: BillingPeriod) -> int:
+    """What the period has accrued so far (the Overview's card): the counter, or the rating of contract usage."""
+    if period.contract_id is None and not UsageDaily.objects.filter(period=period, contract_key__gt=0).exists():
+        return period.accrued_cents
+    return contract_period_cents(period, None)[0]
+
+
+def contract_period_cents(period: BillingPeriod, now: datetime | None) -> tuple[int, int]:
+    """(accrued, projected) cents of a period with contract requests, rated as its invoice will be.
+
+    Accrued: the usage so far, minimum top-up left out. Projected (`now` in the period; None for a past
+    one, whose projection is its accrued amount): the contract in force's requests at the current pace
+    until the period (or the contract) ends, capped by the allowance left, plus the minimum top-up.
+    """
+    lines = closing.usage_lines(period)
+    parts = contracts.contract_usage(period)  # ordered by start: the contract in force (if any) is the last
+    accrued = rating.rate_period(lines, [replace(part, minimum_cents=0) for part in parts]).subtotal_cents
+    if now is None or not parts:
+        return accrued, accrued
+    if period.contract_id is not None:
+        counted = parts[-1].quantity
+        parts[-1] = replace(parts[-1], quantity=counted + _more_contract_requests(period, counted, now))
+    return accrued, rating.rate_period(lines, parts).total_cents
+
+
+def _more_contract_requests(period: BillingPeriod, counted: int, now: datetime) -> int:
+    """The requests the contract in force would bring from now to its (or the period's) end at its pace so far."""
+    contract = Contract.objects.only("started_at", "ends_at").get(pk=period.contract_id)
+    since = max(contract.started_at or period.start, period.start)
+    elapsed = max((now - since).total_seconds(), 1)
+    remaining = max((min(period.end, contract.ends_at) - now).total_seconds(), 0)
+    more = int(counted * remaining // elapsed)
+    if period.request_allowance is not None:
+        more = min(more, max(period.request_allowance - period.requests_used, 0))
+    return more
+
+
+PRICING_SENTENCES = {
+    Contract.Pricing.GRADUATED: (
+        "Graduated pricing: the period's requests are priced tier by tier, the first ones at the first tier's "
+        "price and those beyond each bound at the next tier's."
+    ),
+    Contract.Pricing.VOLUME: (
+        "Volume pricing: every request of the period is priced at the price of the tier the period's total reaches."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ContractSummary:
+    """What an Owner sees of the team's contract on the Billing tab."""
+
+    contract: Contract
+    scheduled: bool  # signed, not started yet: nothing below is counted under it
+    tiers: list[contracts.TierRow]  # the tier the period's contract requests reached marked `current`
+    pricing: str  # the pricing mode in one sentence
+    payment_terms: str
+    requests_counted: int  # billable requests counted under it in the current period
+    estimate_cents: int | None  # the current period's invoice so far (minimum pro-rated); None if scheduled
+
+
+def live_contract(team: Team) -> Contract | None:
+    """The team's contract in force, or else its next scheduled one, with its tiers."""
+    return (
+        Contract.objects.filter(team=team, status__in=contracts.LIVE)
+        .prefetch_related("tiers")
+        .order_by("status", "starts_at", "pk")  # "active" sorts before "scheduled"
+        .first()
+    )
+
+
+def contract_summary(
+    team: Team,
+    period: BillingPeriod,
+    now: datetime,
+    *,
+    contract: Contract | None = None,
+    subscription: Subscription | None = None,
+) -> ContractSummary | None:
+    """The team's active (or scheduled) contract as of `now` in `period` (its current period), or None.
+
+    `contract` (from live_contract) and `subscription` spare their queries when the caller has them.
+    """
+    contract = contract or live_contract(team)
+    if contract is None or contract.team_id != team.pk:
+        return None
+    scheduled = contract.status == Contract.Status.SCHEDULED
+    counted = 0
+    if not scheduled:
+        counted = (
+            UsageDaily.objects.filter(period=period, contract_key=contract.pk).aggregate(n=Sum("billable"))["n"] or 0
+        )
+    return ContractSummary(
+        contract=contract,
+        scheduled=scheduled,
+        tiers=contracts.tier_rows(contract, used=None if scheduled else counted),
+        pricing=PRICING_SENTENCES.get(contract.pricing, contract.get_pricing_display()),
+        payment_terms=payment_terms(contract, subscription or current_subscription(team)),
+        requests_counted=counted,
+        estimate_cents=None if scheduled else closing.rate_usage(period, until=now).total_cents,
+    )
+
+
+def payment_terms(contract: Contract, subscription: Subscription) -> str:
+    """How the contract's invoices are paid, in a few words."""
+    if contract.paid_by == Contract.PaidBy.INVOICE:
+        return f"Invoice, net {contract.net_days} — paid by bank transfer"
+    card = f"Card ••••{subscription.card_last4}" if subscription.card_last4 else "Card on file"
+    return f"{card}, charged automatically"
+
+
+def awaits_transfer(invoice: Invoice) -> bool:
+    """An invoice-paid invoice (Enterprise contract terms) not paid yet: paid by bank transfer, never by card."""
+    return invoice.collection == Invoice.Collection.INVOICE and invoice.status in (
+        Invoice.Status.OPEN,
+        Invoice.Status.PAST_DUE,
+    )
+
+
+def payment_instructions(invoice: Invoice) -> str:
+    """How to pay an invoice awaiting a bank transfer (settings.INVOICE_PAYMENT_INSTRUCTIONS); "" for any other."""
+    return settings.INVOICE_PAYMENT_INSTRUCTIONS if awaits_transfer(invoice) else ""
 
 
 def _breakdown(period: BillingPeriod, key: str) -> list[dict]:

@@ -32,13 +32,17 @@ class PlanOption:
     """A plan as the comparison table offers it to this team."""
 
     plan: Plan
-    action: str  # "current", "upgrade", "downgrade", "scheduled" (the pending switch) or "contact" (sales)
+    # "current", "upgrade", "downgrade", "scheduled" (the pending switch), "contact" (sales) or "contract" (the
+    # team's Enterprise contract sets its plan: no switching, services.switch_plan refuses it)
+    action: str
     needs_card: bool = False
 
 
-def plan_option(plan: Plan, subscription: Subscription) -> PlanOption:
+def plan_option(plan: Plan, subscription: Subscription, *, under_contract: bool = False) -> PlanOption:
     if plan.pk == subscription.plan_id:
         return PlanOption(plan, "current")
+    if under_contract:
+        return PlanOption(plan, "contract")
     if not plan.self_serve:
         return PlanOption(plan, "contact")
     if plan.pk == subscription.pending_plan_id:
@@ -51,8 +55,7 @@ def plan_option(plan: Plan, subscription: Subscription) -> PlanOption:
 @team_member_required(Perm.MANAGE_BILLING)
 def billing_overview(request):
     team, now = request.team, timezone.now()
-    current = selectors.open_period(team, now)
-    periods = list(selectors.team_periods(team))
+    periods, current = selectors.periods_and_current(team, now)
     if "period" in request.GET:
         form = PeriodForm(request.GET, periods=periods, current=current)
         if not form.is_valid():
@@ -62,22 +65,37 @@ def billing_overview(request):
         form = PeriodForm(initial={"period": period_key(current)}, periods=periods, current=current)
         period = current
     subscription = selectors.current_subscription(team)
+    contract = selectors.live_contract(team)
     plans = list(selectors.public_plans())
     context = {
         "subscription": subscription,
+        "contract_summary": selectors.contract_summary(team, current, now, contract=contract, subscription=subscription)
+        if contract
+        else None,
         "period_form": form,
         "has_past_periods": len(periods) > 1,
-        "plans": [plan_option(plan, subscription) for plan in plans],
+        "plans": [plan_option(plan, subscription, under_contract=contract is not None) for plan in plans],
         "history": _history(selectors.billing_history(team, limit=HISTORY_ROWS), plans),
-        "invoices": list(Invoice.objects.filter(team=team).select_related("period")[:INVOICE_ROWS]),  # one query
+        **_invoices(team),
         "sales_email": settings.SALES_EMAIL,
-        "grant": entitlements.active_grant(team.pk, now),
+        "grant": entitlements.active_grant(team.pk, now) if contract is None else None,  # a team has one or neither
         "grant_remaining": max(current.request_allowance - current.requests_used, 0)
         if current.request_allowance is not None
         else None,
         **_period_context(period, now),
     }
     return render(request, "billing/billing.html", context)
+
+
+def _invoices(team) -> dict:
+    """The latest invoices (one query), each marked if it awaits a bank transfer (shown with its due date), and
+    how to pay those by transfer if any does."""
+    invoices = list(Invoice.objects.filter(team=team).select_related("period")[:INVOICE_ROWS])
+    instructions = ""
+    for invoice in invoices:
+        invoice.awaits_transfer = selectors.awaits_transfer(invoice)
+        instructions = instructions or selectors.payment_instructions(invoice)
+    return {"invoices": invoices, "transfer_instructions": instructions}
 
 
 def _period_context(period: BillingPeriod, now: datetime) -> dict:
@@ -161,9 +179,12 @@ def plan_switch(request):
     if request.method == "POST":
         return _switch(request, plan)
     subscription = selectors.current_subscription(request.team)
-    option = plan_option(plan, subscription)
+    option = plan_option(plan, subscription, under_contract=selectors.live_contract(request.team) is not None)
     if option.action == "current":
         messages.info(request, f"You are on {plan.name} already.")
+        return redirect("billing")
+    if option.action == "contract":
+        messages.error(request, services.CONTRACT_SETS_PLAN)
         return redirect("billing")
     context = {
         "option": option,

@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from accounts import selectors
 from accounts.decorators import team_member_required
 from accounts.roles import Perm, role_can
-from billing.selectors import open_period
+from billing.selectors import accrued_cents, open_period
 
 
 def home(request):
@@ -31,6 +31,8 @@ def overview(request):
         # Billing numbers are for Owners only (DESIGN §8); other roles see no usage card.
         "usage_period": open_period(team) if role_can(request.membership.role, Perm.MANAGE_BILLING) else None,
     }
+    if context["usage_period"] is not None:
+        context["usage_accrued_cents"] = accrued_cents(context["usage_period"])
     return render(request, "dashboard/overview.html", context)
 
 

@@ -1,4 +1,5 @@
-"""The demo's simulated driver: a Tesla owner login with two vehicles, usable in live-mode Connect."""
+"""The demo's simulated drivers: a Tesla owner login with two vehicles, usable in live-mode Connect, and the
+Enterprise demo team's Ford fleet login."""
 
 from dataclasses import dataclass
 
@@ -14,6 +15,10 @@ DEMO_OWNER_MAKE = "TESLA"
 DEMO_OWNER_EMAIL = "driver@tesla.example"
 DEMO_OWNER_PASSWORD = "ignition-demo-owner"
 DEMO_VEHICLES = [("Model 3", 2022), ("Model Y", 2023)]
+DEMO_FLEET_MAKE = "FORD"
+DEMO_FLEET_EMAIL = "fleet@ford.example"
+DEMO_FLEET_PASSWORD = "ignition-demo-fleet"
+DEMO_FLEET_VEHICLES = [("F-150 Lightning", 2023), ("F-150 Lightning", 2024), ("F-150", 2022)]
 
 
 @dataclass(frozen=True)
@@ -25,30 +30,33 @@ class DemoOwner:
 
 
 @transaction.atomic
-def seed_demo_owner(*, team: Team) -> DemoOwner:
-    """Create or repair the demo driver and their vehicles. Idempotent."""
-    owner = SimulatedOwner.objects.filter(make=DEMO_OWNER_MAKE, email=DEMO_OWNER_EMAIL, mode=Mode.LIVE).first()
+def seed_demo_owner(
+    *,
+    team: Team,
+    make: str = DEMO_OWNER_MAKE,
+    email: str = DEMO_OWNER_EMAIL,
+    password: str = DEMO_OWNER_PASSWORD,
+    vehicles: list[tuple[str, int]] = DEMO_VEHICLES,
+) -> DemoOwner:
+    """Create or repair a demo driver (by default the Tesla one) and their vehicles. Idempotent."""
+    owner = SimulatedOwner.objects.filter(make=make, email=email, mode=Mode.LIVE).first()
     if owner is None:
-        owner = simulator.create_owner(
-            team=team, make=DEMO_OWNER_MAKE, email=DEMO_OWNER_EMAIL, password=DEMO_OWNER_PASSWORD
-        )
-    elif not simulator.authenticate_owner(
-        make=DEMO_OWNER_MAKE, email=DEMO_OWNER_EMAIL, password=DEMO_OWNER_PASSWORD, mode=Mode.LIVE
-    ):
-        owner.password = make_password(DEMO_OWNER_PASSWORD)
+        owner = simulator.create_owner(team=team, make=make, email=email, password=password)
+    elif not simulator.authenticate_owner(make=make, email=email, password=password, mode=Mode.LIVE):
+        owner.password = make_password(password)
         owner.save(update_fields=["password"])
     if not owner.vehicles.exists():
-        for model, year in DEMO_VEHICLES:
+        for model, year in vehicles:
             simulator.create_vehicle(owner=owner, model=model, year=year)
-    return DemoOwner(
-        email=DEMO_OWNER_EMAIL, password=DEMO_OWNER_PASSWORD, make=DEMO_OWNER_MAKE, vehicle_count=owner.vehicles.count()
-    )
+    return DemoOwner(email=email, password=password, make=make, vehicle_count=owner.vehicles.count())
 
 
 @transaction.atomic
-def connect_demo_vehicles(*, application: Application) -> list[int]:
-    """Connect the demo driver's vehicles to the demo application (as a finished Connect would). Idempotent."""
-    owner = SimulatedOwner.objects.get(make=DEMO_OWNER_MAKE, email=DEMO_OWNER_EMAIL, mode=Mode.LIVE)
+def connect_demo_vehicles(
+    *, application: Application, make: str = DEMO_OWNER_MAKE, email: str = DEMO_OWNER_EMAIL
+) -> list[int]:
+    """Connect a demo driver's vehicles to a demo application (as a finished Connect would). Idempotent."""
+    owner = SimulatedOwner.objects.get(make=make, email=email, mode=Mode.LIVE)
     vehicles = list(owner.vehicles.order_by("id"))
     if not Connection.objects.filter(application=application, grant__owner=owner, revoked_at__isnull=True).exists():
         grant = Grant.objects.create(application=application, owner=owner, scopes=list(PERMISSIONS))

@@ -36,10 +36,11 @@ def test_it_is_idempotent(client):
 
     user = User.objects.get(email=demo.DEMO_EMAIL)
     assert user.email == demo.DEMO_EMAIL
-    team = Team.objects.get()
-    assert team.name == demo.DEMO_TEAM
-    assert list(Membership.objects.values_list("team", "user", "role")) == [(team.pk, user.pk, Role.OWNER)]
-    application = Application.objects.get()
+    team = Team.objects.get(name=demo.DEMO_TEAM)  # the demo user also owns the Enterprise demo team
+    assert list(Membership.objects.filter(team=team).values_list("team", "user", "role")) == [
+        (team.pk, user.pk, Role.OWNER)
+    ]
+    application = Application.objects.get(team=team)
     assert (application.team, application.name) == (team, demo.DEMO_APPLICATION)
     assert list(RedirectURI.objects.values_list("uri", "is_default")) == [(demo.DEMO_REDIRECT_URI, True)]
     assert ClientSecret.objects.count() == 1
@@ -62,7 +63,7 @@ def test_its_json_output_carries_the_demo_credentials():
 
     assert credentials["developer"]["email"] == demo.DEMO_EMAIL
     assert credentials["developer"]["password"] == demo.DEMO_PASSWORD
-    assert credentials["application"]["client_id"] == str(Application.objects.get().client_id)
+    assert credentials["application"]["client_id"] == str(Application.objects.get(team__name=demo.DEMO_TEAM).client_id)
     assert credentials["application"]["client_secret"]
     assert credentials["application"]["redirect_uri"] == demo.DEMO_REDIRECT_URI
     assert credentials["login_url"].endswith(reverse("account_login"))
@@ -80,7 +81,7 @@ def test_the_printed_client_secret_and_management_token_verify():
     application = verify_client_credentials(
         client_id=credentials["application"]["client_id"], client_secret=credentials["application"]["client_secret"]
     )
-    assert application == Application.objects.get()
+    assert application == Application.objects.get(team__name=demo.DEMO_TEAM)
     assert (
         verify_client_credentials(client_id=credentials["application"]["client_id"], client_secret="sk_wrong") is None
     )
@@ -119,8 +120,8 @@ def test_reseeding_restores_a_changed_demo_password(client):
 
 def test_reseeding_after_a_secret_rotation_prints_a_client_secret_that_verifies():
     seed()
-    owner = Membership.objects.get()
-    rotate_client_secret(actor=owner, application=Application.objects.get(), grace_hours=0)
+    owner = Membership.objects.get(team__name=demo.DEMO_TEAM)
+    rotate_client_secret(actor=owner, application=Application.objects.get(team=owner.team), grace_hours=0)
 
     credentials = seed_json()
 
@@ -153,7 +154,7 @@ def test_the_demo_team_has_three_weeks_of_real_usage_and_connected_vehicles_once
     from vehicles.models import Connection
 
     seed()
-    team = Team.objects.get(memberships__user__email=demo.DEMO_EMAIL)
+    team = Team.objects.get(name=demo.DEMO_TEAM, memberships__user__email=demo.DEMO_EMAIL)
     period = current_period(team.pk)
     first = (period.requests_used, UsageDaily.objects.filter(period=period).count())
 

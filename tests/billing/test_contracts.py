@@ -282,3 +282,12 @@ def test_staff_cancel_a_scheduled_contract_with_a_reason_and_cannot_end_it_twice
         contracts.end_contract(contract.pk, actor=None, reason="again")
     event = BillingEvent.objects.filter(team=team, kind="contract").order_by("-id").first()
     assert event.after["action"] == "canceled" and event.after["reason"] == "Deal fell through"
+
+
+def test_a_contract_whose_end_has_passed_is_refused(owner_membership):
+    now = timezone.now()
+    with pytest.raises(contracts.ContractError, match="end has passed"):
+        make_contract(
+            owner_membership.team, starts_at=now - timedelta(days=60), ends_at=now - timedelta(days=1), now=now
+        )
+    assert not Contract.objects.exists()

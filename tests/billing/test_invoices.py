@@ -91,7 +91,7 @@ def test_the_invoice_page_shows_lines_and_totals(owner_client, payg_invoice):
     assert f"Invoice {payg_invoice.number}" in html
     line = payg_invoice.lines.get()
     assert (line.quantity, line.amount_cents) == (40, 600)
-    assert line.description in html and "$0.15" in html
+    assert line.description in html and ">15¢<" in html  # a request's price in cents (billing_tags.unit_cents)
     assert re.search(r'id="invoice-subtotal">\$6\.00<', html)
     assert re.search(r'id="invoice-total"><strong>\$6\.00</strong>', html)
     assert "Add billing details" in html

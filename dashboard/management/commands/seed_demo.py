@@ -3,15 +3,15 @@ import json
 from django.core.management.base import BaseCommand
 
 from accounts.demo import DEMO_CLIENT_ID, seed_demo
-from accounts.models import Application, Team
-from billing.demo import seed_demo_usage
+from accounts.models import Application, Team, User
+from billing.demo import seed_demo_usage, seed_enterprise_demo
 from vehicles.demo import connect_demo_vehicles, seed_demo_owner
 
 
 class Command(BaseCommand):
     help = (
         "Create (or repair) the demo developer, staff user, application, simulated driver with connected vehicles, "
-        "and three weeks of usage. Idempotent."
+        "three weeks of usage, and an Enterprise team on an invoice-paid contract with an issued invoice. Idempotent."
     )
 
     def add_arguments(self, parser):
@@ -24,8 +24,11 @@ class Command(BaseCommand):
         application = Application.objects.get(client_id=DEMO_CLIENT_ID)
         vehicle_ids = connect_demo_vehicles(application=application)
         seed_demo_usage(team=team, application=application, vehicle_ids=vehicle_ids)
+        enterprise = seed_enterprise_demo(
+            user=User.objects.get(email=developer.email), actor=User.objects.get(email=developer.staff_email)
+        )
         if options["json"]:
-            self.stdout.write(json.dumps(_as_json(developer, owner), indent=2))
+            self.stdout.write(json.dumps(_as_json(developer, owner, enterprise), indent=2))
             return
         self.stdout.write(
             self.style.SUCCESS("Demo ready.")
@@ -35,10 +38,11 @@ class Command(BaseCommand):
             + f"\n  Client id:  {developer.client_id}"
             + f"\n  Secret:     {developer.client_secret}"
             + f"\n  Driver login for Connect ({owner.make.title()}): {owner.email} / {owner.password}"
+            + f"\n  Enterprise demo team: {enterprise.team} (switch team in the dashboard)"
         )
 
 
-def _as_json(developer, owner) -> dict:
+def _as_json(developer, owner, enterprise) -> dict:
     return {
         "developer": {"email": developer.email, "password": developer.password, "team": developer.team},
         "staff": {"email": developer.staff_email, "password": developer.staff_password},
@@ -50,4 +54,5 @@ def _as_json(developer, owner) -> dict:
         },
         "owner": {"email": owner.email, "password": owner.password, "make": owner.make},
         "login_url": developer.login_url,
+        "enterprise": {"team": enterprise.team, "contract": enterprise.contract, "invoice": enterprise.invoice},
     }
