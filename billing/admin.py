@@ -2,12 +2,11 @@
 because editing them by hand would make the books disagree with the usage events behind them."""
 
 from django.contrib import admin, messages
-from django.template.response import TemplateResponse
 
 from accounts.admin import TeamAdmin
 from accounts.models import Team
 from billing import backoffice
-from billing.admin_forms import ReasonForm
+from billing.admin_forms import ReasonForm, reason_page
 from billing.contract_admin import ContractAdmin  # noqa: F401 (registers it)
 from billing.models import (
     BillingDetails,
@@ -141,17 +140,16 @@ class InvoiceAdmin(ReadOnlyAdmin):
             note = form.cleaned_data["note"]
             self._each(request, queryset, spec["done"], lambda pk: spec["do"](pk, request.user, note))
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": spec["title"],
-            "explanation": spec["explanation"],
-            "form": form,
-            "invoices": queryset.select_related("team").order_by("issued_at"),
-            "action": name,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/billing/invoice_action.html", context)
+        invoices = queryset.select_related("team").order_by("issued_at")
+        return reason_page(
+            self,
+            request,
+            action=name,
+            title=spec["title"],
+            explanation=spec["explanation"],
+            form=form,
+            items=((i.pk, f"{i.number} — {i.team} — {i.get_status_display()}") for i in invoices),
+        )
 
     def _each(self, request, queryset, done_label, change):
         """Apply `change` to each invoice; one that cannot be changed is named and the rest go on."""

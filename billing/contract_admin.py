@@ -10,13 +10,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
 from billing import contracts, selectors
-from billing.admin_forms import ReasonForm
+from billing.admin_forms import ReasonForm, reason_page
 from billing.contracts import ContractError, TierTerms
 from billing.models import BillingPeriod, Contract, ContractTier, Subscription
 from billing.templatetags.billing_tags import allowance, cents, unit_cents
@@ -220,18 +219,23 @@ class ContractAdmin(admin.ModelAdmin):
                           refused=ContractError, name=lambda contract: contract.name, done_label="Ended or canceled",
                           noun="contract")  # fmt: skip
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "End or cancel contracts",
-            "explanation": "An active contract ends now and the team goes back to the plan it had before; a "
-            "scheduled one is canceled and never starts. Say why; the reason is kept in the team's billing history.",
-            "form": form,
-            "contracts": queryset.select_related("team").order_by("starts_at", "pk"),
-            "action": "end_contracts",
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/billing/contract_action.html", context)
+        chosen = queryset.select_related("team").order_by("starts_at", "pk")
+        return reason_page(
+            self,
+            request,
+            action="end_contracts",
+            title="End or cancel contracts",
+            explanation="An active contract ends now and the team goes back to the plan it had before; a scheduled "
+            "one is canceled and never starts. Say why; the reason is kept in the team's billing history.",
+            form=form,
+            items=(
+                (
+                    c.pk,
+                    f"{c.name} — {c.team} — {c.get_status_display()} — {c.starts_at:%-d %B %Y} – {c.ends_at:%-d %B %Y}",
+                )
+                for c in chosen
+            ),
+        )
 
 
 def _tier_range(row: contracts.TierRow) -> str:

@@ -1,40 +1,21 @@
 """Edges of Enterprise contracts found in review: a card still owed, a scheduled downgrade, a late end."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 
 from accounts.roles import Role
 from billing import cards, closing, contracts, metering, services
-from billing.contracts import TierTerms
 from billing.models import Contract, Subscription
+from tests.billing.test_contracts import close, make_contract
 from tests.billing.usage import count_billable_requests
 
 pytestmark = pytest.mark.django_db
-
-TIERS = [TierTerms(10_000, Decimal("12")), TierTerms(100_000, Decimal("9")), TierTerms(None, Decimal("6"))]
 
 
 @pytest.fixture
 def owner_membership(make_member):
     return make_member(Role.OWNER, email="cfo@example.com")
-
-
-def make_contract(team, *, starts_at, ends_at=None, now=None, **terms):
-    defaults = {"pricing": Contract.Pricing.GRADUATED, "tiers": TIERS}
-    return contracts.create_contract(
-        team_id=team.pk,
-        actor=None,
-        starts_at=starts_at,
-        ends_at=ends_at or starts_at + timedelta(days=365),
-        now=now or starts_at,
-        **{**defaults, **terms},
-    )
-
-
-def close(period):
-    return closing.close_period(period.pk, now=period.end + timedelta(hours=2))
 
 
 def test_the_card_cannot_be_removed_while_a_card_paid_contracts_usage_is_still_to_be_charged(owner_membership):

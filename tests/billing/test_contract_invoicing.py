@@ -3,7 +3,6 @@ marked paid by staff) or a card charged automatically, through the real stripe S
 
 import threading
 from datetime import timedelta
-from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -13,8 +12,9 @@ from django.db import connection
 
 from accounts.roles import Role
 from billing import backoffice, closing, contracts, dunning, metering, payments
-from billing.contracts import TierTerms
 from billing.models import BillingDetails, Contract, Invoice, Payment, Subscription
+from tests.billing.test_contracts import EXAMPLE_TIERS as TIERS
+from tests.billing.test_contracts import close, make_contract
 from tests.billing.test_payments import intents_for, store_card
 from tests.billing.usage import ODOMETER, count_billable_requests
 from tests.factories import TeamFactory, UserFactory
@@ -22,29 +22,18 @@ from tests.vehicles.api_helpers import make_owner, make_vehicle
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
-TIERS = [TierTerms(10_000, Decimal("12")), TierTerms(100_000, Decimal("9")), TierTerms(None, Decimal("6"))]
-
 
 @pytest.fixture
 def owner_membership(make_member):
     return make_member(Role.OWNER, email="cfo@example.com")
 
 
-def contract_period_invoice(team, *, requests: int, paid_by=Contract.PaidBy.INVOICE, **terms) -> Invoice:
+def contract_period_invoice(team, *, requests: int, **terms) -> Invoice:
+    """A contract covering the team's current period, `requests` counted under it, and the period closed."""
     period = metering.current_period(team.pk)
-    contracts.create_contract(
-        team_id=team.pk,
-        actor=None,
-        starts_at=period.start,
-        ends_at=period.start + timedelta(days=365),
-        pricing=Contract.Pricing.GRADUATED,
-        tiers=TIERS,
-        paid_by=paid_by,
-        now=period.start,
-        **terms,
-    )
+    make_contract(team, starts_at=period.start, now=period.start, **terms)
     count_billable_requests(team, requests)
-    return closing.close_period(period.pk, now=period.end + timedelta(hours=2))
+    return close(period)
 
 
 def test_an_invoice_paid_contract_is_emailed_with_its_due_date_and_never_charged(
@@ -71,15 +60,7 @@ def test_an_invoice_paid_contract_is_emailed_with_its_due_date_and_never_charged
 def test_the_close_command_says_an_invoice_paid_invoice_is_due_rather_than_charging_it(owner_membership):
     team = owner_membership.team
     period = metering.current_period(team.pk)
-    contracts.create_contract(
-        team_id=team.pk,
-        actor=None,
-        starts_at=period.start,
-        ends_at=period.start + timedelta(days=365),
-        pricing=Contract.Pricing.VOLUME,
-        tiers=TIERS,
-        now=period.start,
-    )
+    make_contract(team, starts_at=period.start, now=period.start, pricing=Contract.Pricing.VOLUME)
     count_billable_requests(team, 3)
     out = StringIO()
     moment = (period.end + timedelta(hours=2)).isoformat()
