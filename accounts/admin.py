@@ -38,6 +38,7 @@ class ReadOnlyAuditInline(admin.TabularInline):
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name", "memberships__user__email"]
+    ordering = ["name", "id"]  # a stable order for the list and for the team search boxes of other admins
     inlines = [MembershipInline, ReadOnlyAuditInline]
 
 
