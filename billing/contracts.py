@@ -185,10 +185,16 @@ def switch_due_contracts(now: datetime | None = None) -> list[int]:
 def switch_contracts_of(team_id: int, *, now: datetime | None = None) -> bool:
     """Start or end the team's contracts that are due; False if none was (it ran already)."""
     now = now or timezone.now()
-    metering.current_period(team_id, now)  # the period the switch happens in exists before its terms change
+    before = _active_contract_id(team_id)
+    # The period the switch happens in exists before its terms change (opening it may make the switch itself).
+    metering.current_period(team_id, now)
     with transaction.atomic():
-        subscription = metering._locked_subscription(team_id)
-        return _switch(subscription, now)[1]
+        _switch(metering._locked_subscription(team_id), now)
+    return _active_contract_id(team_id) != before
+
+
+def _active_contract_id(team_id: int) -> int | None:
+    return Contract.objects.filter(team_id=team_id, status=Contract.Status.ACTIVE).values_list("pk", flat=True).first()
 
 
 def switch_due_contract(subscription: Subscription, now: datetime, *, opening: datetime) -> Contract | None:
@@ -199,20 +205,21 @@ def switch_due_contract(subscription: Subscription, now: datetime, *, opening: d
     date or the period's start, whichever is later, not at `now`: a contract aligned with a period
     takes the whole period (and owes its whole minimum) however late the first request comes.
     """
-    return _switch(subscription, now, opening=opening)[0]
+    return _switch(subscription, now, opening=opening)
 
 
-def _switch(
-    subscription: Subscription, now: datetime, *, opening: datetime | None = None
-) -> tuple[Contract | None, bool]:
-    """Switch what is due by `now`. Opening a period, see switch_due_contract; otherwise (the beat, staff) a start
-    is dated `now` (requests counted before it keep their terms) and an end at the contract's end date (so a late
-    run never makes the minimum cover time past the contract's term)."""
+def _switch(subscription: Subscription, now: datetime, *, opening: datetime | None = None) -> Contract | None:
+    """Switch what is due by `now`; the contract in force afterwards.
+
+    Opening a period, see switch_due_contract. Otherwise (the beat, staff) a start is dated `now`
+    (requests counted before it keep their terms) and an end at the contract's end date (so a late
+    run never makes the minimum cover time past the contract's term).
+    """
 
     def moment(date: datetime) -> datetime:
         return max(date, opening) if opening is not None else now
 
-    switched, renewing = False, None
+    renewing = None
     active = Contract.objects.filter(team_id=subscription.team_id, status=Contract.Status.ACTIVE).first()
     due = (
         Contract.objects.filter(
@@ -227,10 +234,10 @@ def _switch(
         # to the plan it had before the first contract.
         renewing = active.previous_plan if due is not None else None
         _end(active, subscription, ended_at, actor=None, reason="its end date came", email=due is None)
-        active, switched = None, True
+        active = None
     if active is None and due is not None:
         _start(due, subscription, moment(due.starts_at), previous_plan=renewing)
-        active, switched = due, True
+        active = due
     # A scheduled contract whose whole term passed before it could start never starts.
     for expired in Contract.objects.filter(
         team_id=subscription.team_id, status=Contract.Status.SCHEDULED, ends_at__lte=now
@@ -238,7 +245,7 @@ def _switch(
         expired.status, expired.ended_at = Contract.Status.CANCELED, now
         expired.save(update_fields=["status", "ended_at"])
         _log(expired, None, now, "canceled", reason="its whole term passed before it could start")
-    return active, switched
+    return active
 
 
 def end_contract(contract_id: int, *, actor, reason: str, now: datetime | None = None) -> Contract:

@@ -291,3 +291,13 @@ def test_a_contract_whose_end_has_passed_is_refused(owner_membership):
             owner_membership.team, starts_at=now - timedelta(days=60), ends_at=now - timedelta(days=1), now=now
         )
     assert not Contract.objects.exists()
+
+
+def test_the_beat_starts_a_contract_of_a_team_without_a_period_yet_at_the_periods_start(owner_membership):
+    team = owner_membership.team
+    first = metering.current_period(team.pk)
+    contract = make_contract(team, starts_at=first.end, now=first.start)
+    # Nobody calls the API at the boundary: the beat opens the next period, and the contract covers all of it.
+    assert contracts.switch_due_contracts(now=first.end + timedelta(seconds=40)) == [team.pk]
+    contract.refresh_from_db()
+    assert (contract.status, contract.started_at) == ("active", first.end)
