@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from accounts.admin import TeamAdmin
 from accounts.models import Team
 from billing import backoffice
-from billing.admin_forms import ReasonForm, reason_page
+from billing.admin_forms import ReasonForm
 from billing.contract_admin import ContractAdmin  # noqa: F401 (registers it)
 from billing.models import (
     BillingDetails,
@@ -21,7 +21,7 @@ from billing.models import (
     StripeEvent,
     Subscription,
 )
-from dashboard.admin_actions import apply_to_each
+from dashboard.admin_actions import apply_to_each, confirmation_page
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -141,7 +141,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
             self._each(request, queryset, spec["done"], lambda pk: spec["do"](pk, request.user, note))
             return None
         invoices = queryset.select_related("team").order_by("issued_at")
-        return reason_page(
+        return confirmation_page(
             self,
             request,
             action=name,

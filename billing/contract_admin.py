@@ -15,11 +15,11 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 
 from billing import contracts, selectors
-from billing.admin_forms import ReasonForm, reason_page
+from billing.admin_forms import ReasonForm
 from billing.contracts import ContractError, TierTerms
 from billing.models import BillingPeriod, Contract, ContractTier, Subscription
 from billing.templatetags.billing_tags import allowance, cents, unit_cents
-from dashboard.admin_actions import apply_to_each
+from dashboard.admin_actions import apply_to_each, confirmation_page
 
 CONTRACT_TERMS = ["reference", "starts_at", "ends_at", "request_allowance", "vehicle_allowance", "pricing",
                   "minimum_cents", "paid_by", "net_days"]  # fmt: skip
@@ -220,7 +220,7 @@ class ContractAdmin(admin.ModelAdmin):
                           noun="contract")  # fmt: skip
             return None
         chosen = queryset.select_related("team").order_by("starts_at", "pk")
-        return reason_page(
+        return confirmation_page(
             self,
             request,
             action="end_contracts",

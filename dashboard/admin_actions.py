@@ -1,6 +1,29 @@
-"""A shared step of the admin's bulk actions that go through a service one object at a time."""
+"""Shared steps of the admin's actions that go through a service one object at a time: the confirmation page
+(with the form the action needs, e.g. a reason) and applying the change to each selected object."""
 
-from django.contrib import messages
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+
+def confirmation_page(
+    model_admin, request, *, action, title: str, explanation: str, form, items, submit_label: str = ""
+) -> TemplateResponse:
+    """What the action does, the objects it applies to (`items`: (pk, label) each) and its form.
+
+    `action`: the changelist action to post back to; None on an object's own page (no checkboxes).
+    """
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        "explanation": explanation,
+        "form": form,
+        "items": list(items),
+        "action": action,
+        "submit_label": submit_label,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/confirm_action.html", context)
 
 
 def apply_to_each(model_admin, request, objects, change, *, refused, name, done_label, noun) -> int:

@@ -11,13 +11,12 @@ from django.db import models
 from django.db.models import F, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from billing.models import BillingPeriod, Grant
-from dashboard.admin_actions import apply_to_each
+from dashboard.admin_actions import apply_to_each, confirmation_page
 from garage import services
 from garage.models import GarageApplication, GarageReviewEvent, ProgramDetails
 
@@ -258,17 +257,17 @@ class GarageApplicationAdmin(admin.ModelAdmin):
                 decide = lambda pk: services.reject(pk, reviewer=request.user, reason=data["reason"])  # noqa: E731
             self._each(request, queryset, decision["done"], decide)
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": decision["title"],
-            "button": decision["button"],
-            "form": form,
-            "applications": queryset.order_by("submitted_at", "pk"),
-            "action": action,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/garage/decide.html", context)
+        return confirmation_page(
+            self,
+            request,
+            action=action,
+            title=decision["title"],
+            explanation=f"{decision['button']} these applications? Each is decided on its own; one that cannot be "
+            "is reported and the others go on.",
+            form=form,
+            items=((a.pk, f"{a} — {a.team}") for a in queryset.select_related("team").order_by("submitted_at", "pk")),
+            submit_label=decision["button"],
+        )
 
     def _each(self, request, queryset, done_label, change):
         """Apply `change` to each application; one that cannot be changed is named and the rest go on."""

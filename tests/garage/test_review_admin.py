@@ -171,7 +171,7 @@ def test_approving_first_asks_for_the_allowance(staff_client, application, setti
 
     response = _action(staff_client, "approve", [application])
 
-    assert response.templates[0].name == "admin/garage/decide.html"
+    assert response.templates[0].name == "admin/confirm_action.html"
     assert 'value="12345"' in response.content.decode()
     application.refresh_from_db()
     assert application.status == Status.SUBMITTED and not Grant.objects.exists()
@@ -239,7 +239,7 @@ def test_approving_from_the_change_page(staff_client, staff, application):
 def test_rejecting_needs_a_reason(staff_client, application):
     response = _action(staff_client, "reject", [application], confirm="yes", reason="   ")
 
-    assert response.templates[0].name == "admin/garage/decide.html"
+    assert response.templates[0].name == "admin/confirm_action.html"
     assert "This field is required." in response.content.decode()
     application.refresh_from_db()
     assert application.status == Status.SUBMITTED and application.decision_reason == ""
