@@ -145,11 +145,11 @@ def why_card_is_needed(subscription: Subscription) -> str | None:
             f"Invoice {unpaid.number} ({cents(unpaid.total_cents)}) is still to be charged to this card. "
             "The card can be removed once it is paid."
         )
+    owed = uninvoiced.accrued_cents if uninvoiced is not None else 0
     if uninvoiced is None:
         # A card-paid contract's requests are counted at 0 and priced at close: rate what the period holds so far.
-        uninvoiced = closing.contract_period_owed_by_card(subscription.team_id)
+        uninvoiced, owed = closing.contract_period_owed_by_card(subscription.team_id) or (None, 0)
     if uninvoiced is not None:  # e.g. a period that ended on a paid plan, invoiced within the grace hour
-        owed = uninvoiced.accrued_cents or closing.rate_usage(uninvoiced).total_cents
         return (
             f"The period that ends {uninvoiced.end:%-d %B %Y} has {cents(owed)} to invoice "
             "and charge to this card. The card can be removed once that invoice is paid."

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from billing import contracts, metering
@@ -64,17 +64,15 @@ def rate_usage(period: BillingPeriod, *, until: datetime | None = None) -> Ratin
     return rate_period(usage_lines(period), contracts.contract_usage(period, until=until))
 
 
-def contract_period_owed_by_card(team_id: int) -> BillingPeriod | None:
-    """An open period of the team that a card-paid contract covered and whose invoice will charge the card."""
-    now = timezone.now()
+def contract_period_owed_by_card(team_id: int) -> tuple[BillingPeriod, int] | None:
+    """An open period whose invoice will charge a card-paid contract's usage to the card, and what it comes to."""
     for period in BillingPeriod.objects.filter(team_id=team_id, status=BillingPeriod.Status.OPEN):
-        card_contracts = Contract.objects.filter(
-            team_id=team_id, paid_by=Contract.PaidBy.CARD, started_at__lt=period.end
-        ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=period.start))
-        if not card_contracts.exists() or contracts.collection_terms(period, now)[0] != Contract.PaidBy.CARD:
+        last = contracts.last_in_force_during(period)
+        if last is None or last.paid_by != Contract.PaidBy.CARD:
             continue
-        if rate_usage(period).total_cents > 0:
-            return period
+        owed = rate_usage(period).total_cents
+        if owed > 0:
+            return period, owed
     return None
 
 

@@ -388,33 +388,36 @@ def contract_usage(period: BillingPeriod, *, until: datetime | None = None) -> l
         .annotate(quantity=Sum("billable"))
         .values_list("contract_key", "quantity")
     )
-    contracts = (
-        Contract.objects.filter(Q(pk__in=quantities) | Q(team_id=period.team_id, started_at__lt=period.end))
-        .filter(Q(pk__in=quantities) | Q(ended_at__isnull=True) | Q(ended_at__gt=period.start))
+    contracts = list(
+        Contract.objects.filter(Q(pk__in=quantities) | _in_force_during(period))
         .filter(started_at__isnull=False)
         .prefetch_related("tiers")
         .order_by("started_at", "pk")
     )
-    contracts = list(contracts)
     end = min(until or period.end, period.end)
     parts = []
     for contract in contracts:
         covered = min(contract.ended_at or end, end) - max(contract.started_at, period.start)
         minimum = rating.prorated_minimum(contract.minimum_cents, covered, period.end - period.start)
         label = contract.name if len(contracts) > 1 else ""
-        priced = contract.priced(list(contract.tiers.all()))
-        parts.append(rating.ContractUsage(priced, quantities.get(contract.pk, 0), minimum, label))
+        parts.append(rating.ContractUsage(contract.priced(), quantities.get(contract.pk, 0), minimum, label))
     return parts
+
+
+def last_in_force_during(period: BillingPeriod) -> Contract | None:
+    """The last contract that was in force at some point of the period (its terms say how the invoice is paid)."""
+    return Contract.objects.filter(_in_force_during(period)).order_by("-started_at", "-pk").first()
+
+
+def _in_force_during(period: BillingPeriod) -> Q:
+    return Q(team_id=period.team_id, started_at__lt=period.end) & (
+        Q(ended_at__isnull=True) | Q(ended_at__gt=period.start)
+    )
 
 
 def collection_terms(period: BillingPeriod, issued_at: datetime) -> tuple[str, datetime | None]:
     """How the period's invoice is paid: by the terms of the last contract in force in it."""
-    last = (
-        Contract.objects.filter(team_id=period.team_id, started_at__lt=period.end)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=period.start))
-        .order_by("-started_at", "-pk")
-        .first()
-    )
+    last = last_in_force_during(period)
     if last is None or last.paid_by == Contract.PaidBy.CARD:
         return Contract.PaidBy.CARD, None
     return Contract.PaidBy.INVOICE, issued_at + timedelta(days=last.net_days)

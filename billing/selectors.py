@@ -96,12 +96,19 @@ def projected_cents(period: BillingPeriod, now: datetime) -> int:
     the period would bring at today's rate (capped by what the allowance leaves), at the current price."""
     if now >= period.end:
         return period.accrued_cents
-    elapsed = max((now - period.start).total_seconds(), 1)
-    remaining_seconds = (period.end - now).total_seconds()
-    expected_more = int(period.requests_used * remaining_seconds // elapsed)
-    if period.request_allowance is not None:
-        expected_more = min(expected_more, max(period.request_allowance - period.requests_used, 0))
+    expected_more = _more_at_pace(period, period.requests_used, since=period.start, until=period.end, now=now)
     return period.accrued_cents + expected_more * period.unit_price_cents
+
+
+def _more_at_pace(period: BillingPeriod, counted: int, *, since: datetime, until: datetime, now: datetime) -> int:
+    """The billable requests from `now` to `until` at the pace of the `counted` ones since `since`, capped by
+    what the period's allowance leaves."""
+    elapsed = max((now - since).total_seconds(), 1)
+    remaining = max((until - now).total_seconds(), 0)
+    more = int(counted * remaining // elapsed)
+    if period.request_allowance is not None:
+        more = min(more, max(period.request_allowance - period.requests_used, 0))
+    return more
 
 
 def usage_summary(period: BillingPeriod, now: datetime | None = None) -> dict:
@@ -162,12 +169,7 @@ def _more_contract_requests(period: BillingPeriod, counted: int, now: datetime) 
     """The requests the contract in force would bring from now to its (or the period's) end at its pace so far."""
     contract = Contract.objects.only("started_at", "ends_at").get(pk=period.contract_id)
     since = max(contract.started_at or period.start, period.start)
-    elapsed = max((now - since).total_seconds(), 1)
-    remaining = max((min(period.end, contract.ends_at) - now).total_seconds(), 0)
-    more = int(counted * remaining // elapsed)
-    if period.request_allowance is not None:
-        more = min(more, max(period.request_allowance - period.requests_used, 0))
-    return more
+    return _more_at_pace(period, counted, since=since, until=min(period.end, contract.ends_at), now=now)
 
 
 PRICING_SENTENCES = {
