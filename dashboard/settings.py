@@ -289,10 +289,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         # kombu's default is ./control, in whatever folder the process started from.
         "control_folder": str(VAR_DIR / "celery" / "control"),
+        # It polls the folder; kombu's 1 s, with late acks, takes about two messages a second, fewer than beat sends.
+        "polling_interval": 0.1,
     }
 else:
     # Longer than any task's hard time limit, so a slow task is not redelivered mid-run.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# The queue beat and the app send to and the worker consumes: separate deployments (or a system test)
+# sharing one broker each name their own.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -1,0 +1,281 @@
+"""The system as deployed, for the system tests: the Procfile's processes under a clock the test moves.
+
+`Stack` migrates a database of its own with `manage.py migrate` (as a deploy does), starts localstripe,
+then `honcho start -f Procfile` for the rest of what `make run` starts: gunicorn, a Celery worker, Celery
+beat with the database scheduler, and the step that registers localstripe's webhook. Those run under
+libfaketime (Debian's `faketime` package) reading one offset file, so moving `Clock` moves the clock of
+gunicorn, the worker and beat at once (within FAKETIME_CACHE_DURATION); the test process follows with
+time_machine. PostgreSQL, Redis and localstripe keep the real time, as Stripe would; the app never asks
+them the time.
+"""
+
+import email
+import glob
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+import time_machine
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+CLOCK_REFRESH_SECONDS = 1  # libfaketime re-reads the offset file this often
+# The Procfile's processes that run under the moved clock; its `stripe` (localstripe) is started apart.
+PROCESSES_UNDER_TEST = ("web", "worker", "beat", "stripe-webhook")
+
+
+def faketime_library() -> str | None:
+    """libfaketime's path, wherever Debian put it for this architecture; None if it is not installed."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1")) + sorted(glob.glob("/usr/lib/faketime/*.so.1"))
+    return found[0] if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def real_time() -> float:
+    """The real time, whether or not the test process is travelling with time_machine."""
+    return time_machine.escape_hatch.time.time() if time_machine.escape_hatch.is_travelling() else time.time()
+
+
+def real_now() -> datetime:
+    return datetime.fromtimestamp(real_time(), UTC)
+
+
+class Clock:
+    """The stack's clock: an offset from the real time, only ever moved forward."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self._traveller = None
+        path.write_text("+0s\n")
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(real_time() + self.offset, UTC)
+
+    def advance_to(self, moment: datetime) -> None:
+        offset = int((moment - real_now()).total_seconds()) + 1
+        if offset <= self.offset:
+            return  # the clock never goes back; `moment` has come already
+        self.offset = offset
+        self.path.write_text(f"+{offset}s\n")
+        self.stop()
+        self._traveller = time_machine.travel(self.now(), tick=True)
+        self._traveller.start()
+        time.sleep(CLOCK_REFRESH_SECONDS + 0.5)  # every process of the stack has read the new offset
+
+    def stop(self) -> None:
+        if self._traveller is not None:
+            self._traveller.stop()
+            self._traveller = None
+
+
+def database_url(settings_dict: dict) -> str:
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgres://{auth}{settings_dict.get('HOST') or ''}{port}/{settings_dict['NAME']}"
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    database_url: str
+    clock: Clock = field(init=False)
+    web_port: int = field(default_factory=free_port)
+    stripe_port: int = field(default_factory=free_port)
+    queue: str = field(default_factory=lambda: f"system-{os.getpid()}-{time.monotonic_ns() % 10**6}")
+    process: subprocess.Popen | None = None
+    stripe_process: subprocess.Popen | None = None
+
+    def __post_init__(self):
+        self.mail_dir = self.workdir / "mail"
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.workdir / "honcho.log"
+        self.clock = Clock(self.workdir / "faketime")
+
+    @property
+    def site_root(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def stripe_api_base(self) -> str:
+        return f"http://127.0.0.1:{self.stripe_port}"
+
+    def env(self) -> dict:
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("FAKETIME", "LD_PRELOAD"))}
+        env.update(
+            PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
+            DJANGO_SETTINGS_MODULE="dashboard.settings",
+            DATABASE_URL=self.database_url,
+            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            CELERY_QUEUE=self.queue,  # not a developer's `make run` worker's queue on a shared broker
+            VAR_DIR=str(self.workdir / "var"),  # the filesystem broker's folders, when that is the broker
+            EMAIL_URL=f"file://{self.mail_dir}",
+            SITE_ROOT=self.site_root,
+            WEB_BIND=f"127.0.0.1:{self.web_port}",
+            LOCALSTRIPE_PORT=str(self.stripe_port),
+            PYTHONUNBUFFERED="1",
+        )
+        for key in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_API_BASE", "STRIPE_JS_URL"):
+            env.pop(key, None)  # localstripe, as `make run` has it
+        return env
+
+    def clock_env_file(self) -> Path:
+        """libfaketime's variables, for honcho's `-e`: its processes get them, honcho itself keeps the real time
+        (moved, its output loop stalls and the processes block writing to it)."""
+        path = self.workdir / "clock.env"
+        library = faketime_library()
+        assert library, "libfaketime is not installed (apt-get install faketime)"
+        path.write_text(
+            f"LD_PRELOAD={library}\n"
+            f"FAKETIME_TIMESTAMP_FILE={self.clock.path}\n"
+            f"FAKETIME_CACHE_DURATION={CLOCK_REFRESH_SECONDS}\n"
+        )
+        return path
+
+    def migrate(self) -> None:
+        env = self.env()
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+
+    def start(self) -> None:
+        # localstripe stands in for Stripe, whose clock is the real one: it runs outside libfaketime (its event
+        # loop, moved, holds back its own charges and webhooks), fresh (`--from-scratch`), before the rest.
+        with open(self.workdir / "localstripe.log", "w") as log:
+            self.stripe_process = subprocess.Popen(
+                [str(VENV_BIN / "localstripe"), "--port", str(self.stripe_port), "--from-scratch"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(self._stripe_answers, timeout=30, message="localstripe")
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(VENV_BIN / "honcho"),
+                    "start",
+                    "-f",
+                    "Procfile",
+                    "-e",
+                    str(self.clock_env_file()),
+                    *PROCESSES_UNDER_TEST,
+                ],  # fmt: skip
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # one process group: stopping it stops every process
+            )
+        ready = {
+            "web": "Listening at:",
+            "worker": " ready.",
+            "beat": "beat: Starting...",
+            "stripe-webhook": "localstripe sends its webhooks to",
+        }
+        deadline = time.monotonic() + 90
+        while not all(marker in self.log(name) for name, marker in ready.items()):
+            assert self.process.poll() is None, f"the stack stopped:\n{self.log_path.read_text()[-5000:]}"
+            assert time.monotonic() < deadline, f"the stack did not start:\n{self.log_path.read_text()[-5000:]}"
+            time.sleep(0.3)
+
+    def _stripe_answers(self) -> bool:
+        assert self.stripe_process.poll() is None, (self.workdir / "localstripe.log").read_text()
+        try:
+            with socket.create_connection(("127.0.0.1", self.stripe_port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        self.clock.stop()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # honcho stops each process gracefully, as Ctrl-C on `make run` does
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        if self.stripe_process is not None and self.stripe_process.poll() is None:
+            self.stripe_process.terminate()
+            self.stripe_process.wait(timeout=10)
+
+    def pid_of(self, name: str) -> int:
+        match = re.search(rf"system\s+\| {re.escape(name)}\.1 started \(pid=(\d+)\)", self.log_path.read_text())
+        assert match, f"honcho did not start {name}"
+        return int(match.group(1))
+
+    def travel_to(self, moment: datetime) -> None:
+        """Move the stack's clock to `moment` while no task runs.
+
+        libfaketime moves the monotonic clock too (sleeping breaks if it doesn't), and a Celery pool
+        would take a task running across the jump for one that ran past its time limit. So beat is
+        paused, the worker's tasks finish, the clock moves, and beat resumes (and finds every entry due).
+        """
+        beat = self.pid_of("beat")
+        os.kill(beat, signal.SIGSTOP)
+        try:
+            wait_until(self.worker_idle, timeout=60, message="the worker to finish its tasks")
+            self.clock.advance_to(moment)
+        finally:
+            os.kill(beat, signal.SIGCONT)
+
+    def worker_idle(self) -> bool:
+        log = self.log("worker")
+        received = set(re.findall(r"Task [\w.]+\[([0-9a-f-]{36})\] received", log))
+        finished = set(re.findall(r"Task [\w.]+\[([0-9a-f-]{36})\] (?:succeeded|raised|retry|failed)", log))
+        finished |= set(re.findall(r"Discarding revoked task: [\w.]+\[([0-9a-f-]{36})\]", log))  # expired
+        return received <= finished
+
+    def log(self, name: str) -> str:
+        """What one Procfile process printed (honcho prefixes each line with its name)."""
+        prefix = re.compile(rf"^\d\d:\d\d:\d\d {re.escape(name)}\.1\s+\| ?(.*)$")
+        lines = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
+        return "\n".join(match.group(1) for line in lines if (match := prefix.match(line)))
+
+    def emails(self) -> list[email.message.Message]:
+        """Every email the stack sent, parsed (Django's file backend writes them one after another per file)."""
+        messages = []
+        for path in sorted(self.mail_dir.glob("*.log")):
+            for chunk in path.read_text(errors="replace").split("\n" + "-" * 79 + "\n"):
+                if chunk.strip():
+                    messages.append(email.message_from_string(chunk.strip()))
+        return messages
+
+    def emails_with_subject(self, fragment: str) -> list[email.message.Message]:
+        return [message for message in self.emails() if fragment in str(message["Subject"])]
+
+    def http(self, session_key: str | None = None) -> requests.Session:
+        http = requests.Session()
+        if session_key:
+            http.cookies.set(settings.SESSION_COOKIE_NAME, session_key, domain="127.0.0.1")
+        return http
+
+    def url(self, path: str) -> str:
+        return self.site_root + path
+
+
+def wait_until(condition, *, timeout: float = 60, interval: float = 0.5, message: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
+        time.sleep(interval)
