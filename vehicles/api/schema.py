@@ -366,6 +366,7 @@ ERROR_MEANINGS = {
     "(never, revoked, or no such vehicle: the same answer). Run Connect again.",
     404: "No such route: e.g. a vehicle id containing a slash.",
     409: "The vehicle's state prevents the request.",
+    413: "The request body is larger than the API accepts (Django's DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB by default).",
     429: "Too many requests for the application, or for the vehicle. Retry after `Retry-After` seconds.",
     430: "The plan does not allow the request.",
     500: "An unexpected error; it was logged.",
