@@ -61,7 +61,7 @@ def _begin(request, call: ApiCall, endpoint: str, method: str) -> Access:
     return access
 
 
-def _authorized(request, call: ApiCall, access: Access) -> None:
+def _claim_idempotency_key(request, call: ApiCall, access: Access) -> None:
     """Called once every access check has passed: replay the answer the request's Idempotency-Key already has
     (raises idempotency.Replay), or claim the key. Never earlier, or a replay would reach a caller who may not
     see it (another owner's token, a disconnected vehicle, a lost permission)."""
@@ -116,7 +116,7 @@ def _json(body: dict, headers: dict[str, str] | None = None) -> JsonResponse:
 def vehicle_list(request, call):
     """GET /vehicles: the ids of the vehicles this token's grant reaches, oldest connection first."""
     access = _begin(request, call, "/vehicles", "GET")
-    _authorized(request, call, access)
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     limit = query_int(request, "limit", VEHICLES_DEFAULT_LIMIT, minimum=1, maximum=VEHICLES_MAX_LIMIT)
     offset = query_int(request, "offset", 0, minimum=0)
@@ -136,7 +136,7 @@ def vehicle_list(request, call):
 def user(request, call):
     """GET /user: the vehicle owner behind the token."""
     access = _begin(request, call, "/user", "GET")
-    _authorized(request, call, access)
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     return _json({"id": str(access.owner_public_id)})
 
@@ -154,7 +154,7 @@ def permissions(request, call, vehicle_id):
     limit = query_int(request, "limit", PERMISSIONS_DEFAULT_LIMIT, minimum=1)
     offset = query_int(request, "offset", 0, minimum=0)
     _connection(access, call, vehicle_uuid)
-    _authorized(request, call, access)
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     scopes = _ordered_scopes(access.scopes)
     return _json({"permissions": scopes[offset : offset + limit], "paging": {"count": len(scopes), "offset": offset}})
@@ -165,7 +165,7 @@ def disconnect(request, call, vehicle_id):
     """DELETE /vehicles/{id}/application: this application loses the vehicle (every grant of this owner)."""
     access = _begin(request, call, "/vehicles/{id}/application", "DELETE")
     connection = _connection(access, call, parse_uuid(vehicle_id, "vehicle_id"))
-    _authorized(request, call, access)
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     revoke_connections(
         Connection.objects.filter(
@@ -186,7 +186,7 @@ def vehicle_resource(request, call, vehicle_id, resource=""):
     _require_scope(access, spec.scope)
     action = None if isinstance(spec, Read) else spec.parse(json_body(request))  # (provider method, args)
     connection = _connection(access, call, vehicle_uuid)
-    _authorized(request, call, access)
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id, connection.vehicle_id)
     provider, vehicle = provider_for(connection.vehicle), connection.vehicle
     with call.metered(spec.endpoint):
@@ -242,7 +242,7 @@ def batch(request, call, vehicle_id):
     vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
     paths = _batch_paths(json_body(request))
     connection = _connection(access, call, vehicle_uuid)
-    _authorized(request, call, access)
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id, connection.vehicle_id)  # a batch is one request to the vehicle
     provider = provider_for(connection.vehicle)
     system = unit_system(request)
