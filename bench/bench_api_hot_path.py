@@ -27,11 +27,13 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
 
-def timed(client: Client, path: str, token: str, count: int) -> list[float]:
+def timed(client: Client, path: str, token: str, count: int, key=None) -> list[float]:
+    """`key(i)` -> the i-th request's Idempotency-Key (None: no key)."""
     durations = []
-    for _ in range(count):
+    for i in range(count):
+        headers = {"Idempotency-Key": key(i)} if key else {}
         start = time.perf_counter()
-        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}", headers=headers)
         durations.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200, response.content
     return durations
@@ -69,6 +71,10 @@ def main(count: int) -> None:
         report("GET /odometer, live (reserve + count)", timed(
             client, f"/v2.0/vehicles/{live_car.public_id}/odometer", live_token, count))  # fmt: skip
         report("GET /vehicles (free: rollup only)", timed(client, "/v2.0/vehicles", live_token, count))
+        odometer = f"/v2.0/vehicles/{live_car.public_id}/odometer"
+        keyed = timed(client, odometer, live_token, count, key=lambda i: f"new-{i}")
+        report("GET /odometer, live, a new Idempotency-Key", keyed)
+        report("GET /odometer, live, replayed", timed(client, odometer, live_token, count, key=lambda i: "new-0"))
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

@@ -24,6 +24,16 @@ ERRORS: dict[tuple[str, str | None], tuple[int, str, str | None]] = {
         "other syntax issues.",
         None,
     ),
+    # Ours, not Smartcar's (it has no Idempotency-Key, and no body limit it documents); before PARAMETER, which
+    # the OpenAPI schema shows as the example of a 400.
+    ("VALIDATION", "IDEMPOTENCY_KEY_MISMATCH"): (
+        400,
+        "This Idempotency-Key was used in the last 24 hours with different parameters (method, path, query, "
+        "sc-unit-system header or body). A key can only be retried with the parameters it was first used with; "
+        "use a new key for a different request.",
+        None,
+    ),
+    ("VALIDATION", "BODY_TOO_LARGE"): (413, "The request body is larger than this API accepts.", None),
     ("VALIDATION", "PARAMETER"): (400, "A parameter in the request has an invalid value.", None),
     ("RESOURCE_NOT_FOUND", "PATH"): (404, "The requested resource does not exist. Please check the URL.", None),
     ("RESOURCE_NOT_FOUND", "VERSION"): (404, "The requested API version does not exist.", None),

@@ -68,6 +68,24 @@ def test_free_endpoints(client, api, django_assert_num_queries):
         request(client, "DELETE", api.base + "/application", token=api.token)
 
 
+KEY_CLAIM = 3  # the key's INSERT, in a savepoint of its own
+KEY_STORED = 1  # the UPDATE keeping the answer for retries
+KEY_REFUSED = 5  # the INSERT the stored key refuses (with its savepoint) and the SELECT of the stored answer
+
+
+def test_an_idempotency_key_costs_its_claim_and_a_replay_still_checks_the_connection(
+    client, api, django_assert_num_queries
+):
+    url = api.base + "/vin"
+    for key in ("warm-up", "warm-up"):  # opens the period and the rollup rows of a billable read and of a replay
+        request(client, "GET", url, token=api.token, headers={"Idempotency-Key": key})
+    keyed = {"Idempotency-Key": "once"}
+    with django_assert_num_queries(BILLABLE + KEY_CLAIM + KEY_STORED):
+        assert request(client, "GET", url, token=api.token, headers=keyed).status_code == 200
+    with django_assert_num_queries(2 + KEY_REFUSED + FREE):  # token and connection first: who may see the answer
+        assert request(client, "GET", url, token=api.token, headers=keyed)["Idempotent-Replayed"] == "true"
+
+
 def test_failures_stop_early(client, api, django_assert_num_queries):
     with django_assert_num_queries(0):  # no team to count them for
         request(client, "GET", api.base + "/vin")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import wraps
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -103,6 +105,10 @@ def as_api_error(exc: Exception, request_id: str) -> ApiError:
     """The Smartcar error an exception answers as; unexpected ones are logged and become SERVER:INTERNAL."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, RequestDataTooBig):  # raised by request.body wherever it is first read: 413, not 500
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        description = f"The request body is larger than the {limit:,} bytes this API accepts."
+        return ApiError("VALIDATION", "BODY_TOO_LARGE", description=description)
     if isinstance(exc, vehicle_error_class()):
         # A 429 always says when to retry (SDKs read Retry-After); a provider may not know, so default it.
         retry_after = getattr(exc, "retry_after", None) or (DEFAULT_RETRY_AFTER if exc.type == "RATE_LIMIT" else None)
@@ -189,7 +195,7 @@ def query_int(request, name: str, default: int, *, minimum: int, maximum: int = 
 
 
 def json_body(request) -> dict:
-    """The request's JSON object body, or 400 VALIDATION."""
+    """The request's JSON object body, or 400 VALIDATION; the Content-Type is not checked (the body is)."""
     try:
         body = json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly nested JSON

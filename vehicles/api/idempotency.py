@@ -1,10 +1,16 @@
 """`Idempotency-Key` on the vehicle API: a retried request is answered once, and counted once.
 
-The first request with a key claims it (a unique row per application and key); when it succeeds its
-answer is stored, and a retry within 24 hours gets that answer back with `Idempotent-Replayed: true`
-without reaching the vehicle or metering again. A failed request releases the key, so a retry really
-retries. The same key on a different request (method, path or body), or while the first one is still
-running, answers 400 VALIDATION. After 24 hours a key may be used afresh, as with Stripe's API.
+A view claims the key only once the caller is known to be allowed the request (a valid token, the endpoint's
+permission, the vehicle still connected to the token's grant): a replay is an answer like any other, so it goes
+only to whom a fresh answer would. Keys belong to the token's grant (one owner's consent to one application;
+a refreshed token keeps it), so one owner's key never reaches another's answers.
+
+The first request with a key claims it (a unique row per application and hash of grant and key); when it
+succeeds its answer is stored, and a retry within 24 hours with the same parameters (method, path, query
+string, unit system and body) gets that answer back with `Idempotent-Replayed: true` without reaching the
+vehicle or metering again. A failed request releases the key, so a retry really retries. The key on a request
+with other parameters answers 400 VALIDATION:IDEMPOTENCY_KEY_MISMATCH; while the first request still runs,
+400 VALIDATION:PARAMETER. After 24 hours a key may be used afresh, as with Stripe's API.
 """
 
 import hashlib
@@ -14,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
+from vehicles.api.units import unit_system
 from vehicles.errors import ApiError
 from vehicles.models import IdempotentRequest
 
@@ -37,8 +44,8 @@ class Replay(Exception):
         return response
 
 
-def _key_error(message: str) -> ApiError:
-    return ApiError("VALIDATION", "PARAMETER", detail=[{"field": "Idempotency-Key", "message": message}])
+def _key_error(message: str, code: str = "PARAMETER") -> ApiError:
+    return ApiError("VALIDATION", code, detail=[{"field": "Idempotency-Key", "message": message}])
 
 
 def _sha256(*parts: bytes) -> str:
@@ -48,28 +55,49 @@ def _sha256(*parts: bytes) -> str:
     return digest.hexdigest()
 
 
-def claim(request, *, application_id: int, key: str) -> IdempotentRequest:
-    """Claim `key` for this request, or raise Replay (answered before) or ApiError (misused key)."""
+def key_hash(*, grant_id: int, key: str) -> str:
+    """What a key is stored under: the grant's own namespace, so another owner's token can't reach it."""
+    return _sha256(f"grant:{grant_id}".encode(), key.encode("utf-8", "surrogatepass"))
+
+
+def fingerprint(request) -> str:
+    """The parameters a key may only be retried with: method, path, query string, unit system and body."""
+    return _sha256(
+        request.method.encode(),
+        request.path.rstrip("/").encode("utf-8", "surrogatepass"),
+        request.META.get("QUERY_STRING", "").encode("utf-8", "surrogatepass"),
+        unit_system(request).encode(),
+        request.body,  # RequestDataTooBig past DATA_UPLOAD_MAX_MEMORY_SIZE: the view answers 413
+    )
+
+
+def claim(request, *, application_id: int, grant_id: int, key: str) -> IdempotentRequest:
+    """Claim `key` for this request, or raise Replay (answered before) or ApiError (misused key).
+
+    Call it only after the caller's access to this request has been checked (see the module docstring).
+    """
     if not key or len(key) > MAX_KEY_LENGTH:
         raise _key_error(f"An Idempotency-Key has 1 to {MAX_KEY_LENGTH} characters.")
-    key_hash = _sha256(key.encode("utf-8", "surrogatepass"))
-    fingerprint = _sha256(request.method.encode(), request.path.rstrip("/").encode(), request.body)
+    hashed, request_fingerprint = key_hash(grant_id=grant_id, key=key), fingerprint(request)
     now = timezone.now()
     for _ in range(2):
         try:
             with transaction.atomic():
                 return IdempotentRequest.objects.create(
-                    application_id=application_id, key_hash=key_hash, fingerprint=fingerprint, created_at=now
+                    application_id=application_id, key_hash=hashed, fingerprint=request_fingerprint, created_at=now
                 )
         except IntegrityError:
-            existing = IdempotentRequest.objects.filter(application_id=application_id, key_hash=key_hash).first()
+            existing = IdempotentRequest.objects.filter(application_id=application_id, key_hash=hashed).first()
         if existing is None:
             continue  # released between our INSERT and SELECT: claim again
         if existing.created_at <= now - KEY_TTL:
             IdempotentRequest.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
             continue  # an expired key is free again
-        if existing.fingerprint != fingerprint:
-            raise _key_error("This Idempotency-Key was used for a different request in the last 24 hours.")
+        if existing.fingerprint != request_fingerprint:
+            raise _key_error(
+                "This Idempotency-Key was used with different parameters in the last 24 hours.",
+                code="IDEMPOTENCY_KEY_MISMATCH",
+            )
         if existing.status_code is None:
             raise _key_error("A request with this Idempotency-Key is still being answered; retry in a moment.")
         raise Replay(existing)

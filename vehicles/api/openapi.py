@@ -91,9 +91,10 @@ def documentation_view(name: str, base: type[APIView] = DocumentationView, **met
     return type(name, (base,), methods)
 
 
-# Errors any vehicle route can answer; data and commands reach the vehicle, which adds its own.
+# Errors any vehicle route can answer; data and commands reach the vehicle, which adds its own. A body (or
+# one an Idempotency-Key's fingerprint reads) beyond DATA_UPLOAD_MAX_MEMORY_SIZE answers 413.
 VEHICLE_ROUTE_ERRORS = (400, 401, 403, 404, 429, 500)
-VEHICLE_ERRORS = (*VEHICLE_ROUTE_ERRORS, 409, 430, 501, 502)
+VEHICLE_ERRORS = (*VEHICLE_ROUTE_ERRORS, 409, 413, 430, 501, 502)
 
 # path below /vehicles/{id}/ -> (operationId, summary), for the GETs in resources.READS and POSTs in ACTIONS.
 READ_OPERATIONS = {
@@ -219,7 +220,7 @@ BatchDocumentation = documentation_view(
                 "Odometer and location", {"requests": [{"path": "/odometer"}, {"path": "/location"}]}, request_only=True
             )
         ],
-        responses={200: schema.BatchResponseSerializer, **schema.error_responses(*VEHICLE_ROUTE_ERRORS)},
+        responses={200: schema.BatchResponseSerializer, **schema.error_responses(*VEHICLE_ROUTE_ERRORS, 413)},
     ),
 )
 ConnectionsDocumentation = documentation_view(

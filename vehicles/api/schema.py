@@ -360,12 +360,13 @@ class BatchItemBodyFieldSchema(OpenApiSerializerFieldExtension):
 # What each status means on this API; the (type, code) pairs behind it come from the ERRORS table.
 ERROR_MEANINGS = {
     400: "The request is malformed: a vehicle id that is not a UUID, a bad query parameter or body (`detail` "
-    "names the field), or a value the vehicle refused.",
+    "names the field), a value the vehicle refused, or an Idempotency-Key used before with other parameters.",
     401: "The Authorization header is missing or malformed, or its credentials are unknown or expired.",
     403: "The token lacks this endpoint's permission, or the vehicle is not connected to the token's grant "
     "(never, revoked, or no such vehicle: the same answer). Run Connect again.",
     404: "No such route: e.g. a vehicle id containing a slash.",
     409: "The vehicle's state prevents the request.",
+    413: "The request body is larger than the API accepts (Django's DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB by default).",
     429: "Too many requests for the application, or for the vehicle. Retry after `Retry-After` seconds.",
     430: "The plan does not allow the request.",
     500: "An unexpected error; it was logged.",
@@ -382,7 +383,8 @@ def error_response(status: int) -> OpenApiResponse:
     pairs = _codes_for(status)
     codes = ", ".join(f"`{type_}:{code}`" if code else f"`{type_}`" for type_, code in pairs)
     type_, code = pairs[-1]  # VALIDATION:PARAMETER rather than bare VALIDATION, for the detail
-    detail = [{"field": "limit", "message": "limit must be between 0.5 and 1."}] if type_ == "VALIDATION" else None
+    parameter = (type_, code) == ("VALIDATION", "PARAMETER")
+    detail = [{"field": "limit", "message": "limit must be between 0.5 and 1."}] if parameter else None
     example = error_body(type_, code, request_id=EXAMPLE_REQUEST_ID, detail=detail)
     return OpenApiResponse(
         ErrorSerializer,
@@ -411,7 +413,9 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     str,
     OpenApiParameter.HEADER,
-    description="A retried request with the same key is counted (billed) once.",
+    description="A retry with the same key and the same method, path, query, `sc-unit-system` and body within 24 "
+    "hours gets the first successful answer back (`Idempotent-Replayed: true`) and is counted (billed) once. Keys "
+    "belong to the token's grant; one used with other parameters answers 400 `VALIDATION:IDEMPOTENCY_KEY_MISMATCH`.",
 )
 
 

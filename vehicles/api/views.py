@@ -2,17 +2,19 @@
 
 Order of checks on a vehicle request: path and method (404 RESOURCE_NOT_FOUND:PATH), Bearer token
 (401 AUTHENTICATION), vehicle id shape (400 VALIDATION: not a UUID), scope (403 PERMISSION), body
-(400 VALIDATION with `detail`), the connection, then the rate limits (429 RATE_LIMIT: the
-application's bucket, and the vehicle's on endpoints that reach the vehicle). A well-formed vehicle
-id that is not connected to this token's grant, or whose connection was revoked, answers
-**403 PERMISSION** (resolution REAUTHENTICATE): the same answer whether or not the vehicle exists,
-and the fix Smartcar suggests for a lost authorization is to run Connect again.
+(400 VALIDATION with `detail`), the connection, the Idempotency-Key (replayed or claimed only once
+every check above has passed), then the rate limits (429 RATE_LIMIT: the application's bucket, and the
+vehicle's on endpoints that reach the vehicle). A well-formed vehicle id that is not connected to this
+token's grant, or whose connection was revoked, answers **403 PERMISSION** (resolution REAUTHENTICATE):
+the same answer whether or not the vehicle exists, and the fix Smartcar suggests for a lost authorization
+is to run Connect again.
 
 Queries per request (the hot path): one for the token, one for the connection (with its vehicle),
 one cache round trip for the rate limits, then the provider's own; a successful data or action
 request adds one UPDATE of Connection.last_request_at, at most once a minute per connection
 (LAST_REQUEST_RESOLUTION), so a busy vehicle is not a write per read. /vehicles: token, page, and
-a count only when the page doesn't tell it; /user: token only.
+a count only when the page doesn't tell it; /user: token only. A request with an Idempotency-Key adds
+the key's INSERT (and on a retry the SELECT of the stored answer).
 """
 
 import uuid
@@ -56,10 +58,17 @@ def _begin(request, call: ApiCall, endpoint: str, method: str) -> Access:
     call.endpoint = endpoint
     access = bearer_access(request)
     call.authenticated(team_id=access.team_id, application_id=access.application_id, test_mode=access.test_mode)
-    if call.idempotency_key is not None:
-        call.idempotency_record = idempotency.claim(request, application_id=access.application_id,
-                                                    key=call.idempotency_key)  # fmt: skip
     return access
+
+
+def _claim_idempotency_key(request, call: ApiCall, access: Access) -> None:
+    """Called once every access check has passed: replay the answer the request's Idempotency-Key already has
+    (raises idempotency.Replay), or claim the key. Never earlier, or a replay would reach a caller who may not
+    see it (another owner's token, a disconnected vehicle, a lost permission)."""
+    if call.idempotency_key is not None:
+        call.idempotency_record = idempotency.claim(
+            request, application_id=access.application_id, grant_id=access.grant_id, key=call.idempotency_key
+        )
 
 
 def _require_scope(access: Access, scope: str) -> None:
@@ -107,6 +116,7 @@ def _json(body: dict, headers: dict[str, str] | None = None) -> JsonResponse:
 def vehicle_list(request, call):
     """GET /vehicles: the ids of the vehicles this token's grant reaches, oldest connection first."""
     access = _begin(request, call, "/vehicles", "GET")
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     limit = query_int(request, "limit", VEHICLES_DEFAULT_LIMIT, minimum=1, maximum=VEHICLES_MAX_LIMIT)
     offset = query_int(request, "offset", 0, minimum=0)
@@ -126,6 +136,7 @@ def vehicle_list(request, call):
 def user(request, call):
     """GET /user: the vehicle owner behind the token."""
     access = _begin(request, call, "/user", "GET")
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     return _json({"id": str(access.owner_public_id)})
 
@@ -143,6 +154,7 @@ def permissions(request, call, vehicle_id):
     limit = query_int(request, "limit", PERMISSIONS_DEFAULT_LIMIT, minimum=1)
     offset = query_int(request, "offset", 0, minimum=0)
     _connection(access, call, vehicle_uuid)
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     scopes = _ordered_scopes(access.scopes)
     return _json({"permissions": scopes[offset : offset + limit], "paging": {"count": len(scopes), "offset": offset}})
@@ -153,6 +165,7 @@ def disconnect(request, call, vehicle_id):
     """DELETE /vehicles/{id}/application: this application loses the vehicle (every grant of this owner)."""
     access = _begin(request, call, "/vehicles/{id}/application", "DELETE")
     connection = _connection(access, call, parse_uuid(vehicle_id, "vehicle_id"))
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     revoke_connections(
         Connection.objects.filter(
@@ -171,20 +184,19 @@ def vehicle_resource(request, call, vehicle_id, resource=""):
     access = _begin(request, call, spec.endpoint, request.method)
     vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
     _require_scope(access, spec.scope)
-    if isinstance(spec, Read):
-        connection = _connection(access, call, vehicle_uuid)
-        check_rate_limits(access.application_id, connection.vehicle_id)
-        with call.metered(spec.endpoint):
-            body, headers = _read(provider_for(connection.vehicle), spec, connection.vehicle, unit_system(request))
-        _touch(connection)
-        return _json(body, headers)
-    method, args = spec.parse(json_body(request))
+    action = None if isinstance(spec, Read) else spec.parse(json_body(request))  # (provider method, args)
     connection = _connection(access, call, vehicle_uuid)
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id, connection.vehicle_id)
+    provider, vehicle = provider_for(connection.vehicle), connection.vehicle
     with call.metered(spec.endpoint):
-        result = getattr(provider_for(connection.vehicle), method)(connection.vehicle, *args)
+        if action is None:
+            body, headers = _read(provider, spec, vehicle, unit_system(request))
+        else:
+            result = getattr(provider, action[0])(vehicle, *action[1])
+            body, headers = {"status": result.status, "message": result.message, **result.extra}, None
     _touch(connection)
-    return _json({"status": result.status, "message": result.message, **result.extra})
+    return _json(body, headers)
 
 
 def _batch_paths(body: dict) -> list[str]:
@@ -230,6 +242,7 @@ def batch(request, call, vehicle_id):
     vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
     paths = _batch_paths(json_body(request))
     connection = _connection(access, call, vehicle_uuid)
+    _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id, connection.vehicle_id)  # a batch is one request to the vehicle
     provider = provider_for(connection.vehicle)
     system = unit_system(request)
