@@ -308,8 +308,25 @@ CELERY_TASK_TIME_LIMIT = 600
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat's schedule, declared once, here. Beat (django-celery-beat's database scheduler) writes these entries to its
+# rows when it starts, under these names, so the admin lists them; an interval changed in the admin lasts until
+# beat restarts. Every task is safe to run twice or concurrently. docs/operations.md says what each one does.
 CELERY_BEAT_SCHEDULE = {
-    "expire-invitations": {"task": "accounts.tasks.expire_invitations", "schedule": 3600.0},
+    name: {"task": task, "schedule": float(seconds)}
+    for name, task, seconds in (
+        ("expire-invitations", "accounts.tasks.expire_invitations", 3600),
+        ("billing: open billing periods", "billing.tasks.open_billing_periods", 15 * 60),
+        ("billing: close billing periods", "billing.tasks.close_billing_periods", 5 * 60),
+        ("billing: charge due invoices", "billing.tasks.charge_due_invoices", 5 * 60),
+        ("billing: dunning", "billing.tasks.run_dunning", 3600),
+        ("billing: reconcile payments", "billing.tasks.reconcile_payments", 24 * 3600),
+        ("billing: send pending usage alerts", "billing.tasks.send_pending_usage_alerts", 5 * 60),
+        ("billing: grant reminders", "billing.tasks.send_grant_reminders", 3600),
+        ("billing: start and end Enterprise contracts", "billing.tasks.switch_due_contracts", 60),
+        ("billing: overdue invoice-paid invoices", "billing.tasks.mark_overdue_invoices", 3600),
+        ("garage: end due grants", "garage.tasks.end_due_grants", 5 * 60),
+        ("vehicles: purge idempotency keys", "vehicles.tasks.purge_idempotency_keys", 3600),
+    )
 }
 
 # Stripe: the real SDK everywhere. With no key set, everything points at the embedded

@@ -7,9 +7,9 @@ import pytest
 from django.core.cache import cache
 from django.db import connections
 from django.test import override_settings
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
-from tests.system.stack import ROOT, Stack, database_url, faketime_library
+from tests.system.stack import ROOT, Stack, database_url, faketime_library, wait_until
 
 # Beat's rows say every few minutes or hours; the system tests shorten them so a moved clock is acted on at once.
 BEAT_EVERY_SECONDS = 3
@@ -43,10 +43,10 @@ def stack(request, django_db_setup, django_db_blocker):
         system_name = _create_database(connection, test_name, workdir)
         connection.close()
         connection.settings_dict["NAME"] = system_name
-        stack = Stack(workdir=workdir, database_url=database_url(connection.settings_dict))
+        extra_env = getattr(request.module, "STACK_ENV", {})  # a module's own settings for its stack
+        stack = Stack(workdir=workdir, database_url=database_url(connection.settings_dict), extra_env=extra_env)
         try:
             stack.migrate()
-            _shorten_beat_intervals()
             cache.clear()  # rate-limit buckets of an earlier run's application ids (ids restart in a new database)
             with override_settings(
                 STRIPE_API_BASE=stack.stripe_api_base,
@@ -54,7 +54,10 @@ def stack(request, django_db_setup, django_db_blocker):
                 STRIPE_SECRET_KEY="sk_test_localstripe",
                 SITE_ROOT=stack.site_root,
             ):
+                synced = PeriodicTasks.last_change()
                 stack.start()
+                wait_until(lambda: PeriodicTasks.last_change() != synced, message="beat to write its schedule")
+                _shorten_beat_intervals(stack)
                 yield stack
         finally:
             stack.stop()
@@ -83,8 +86,12 @@ def _drop_database(connection, name: str) -> None:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _shorten_beat_intervals() -> None:
+def _shorten_beat_intervals(stack) -> None:
+    """Every entry every few seconds, through beat's rows (once beat has written CELERY_BEAT_SCHEDULE to them)."""
     every, _ = IntervalSchedule.objects.get_or_create(every=BEAT_EVERY_SECONDS, period=IntervalSchedule.SECONDS)
     for task in PeriodicTask.objects.exclude(task__startswith="celery."):
         task.interval, task.crontab = every, None
         task.save()  # through the model, so beat's change tracking sees it
+    sent = "Sending due task billing: close billing periods"
+    before = stack.log("beat").count(sent)  # every 5 minutes as declared: twice more means beat took the change
+    wait_until(lambda: stack.log("beat").count(sent) >= before + 2, message="beat to run on the shortened schedule")

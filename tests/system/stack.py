@@ -4,7 +4,7 @@
 then `honcho start -f Procfile` for the rest of what `make run` starts: gunicorn, a Celery worker, Celery
 beat with the database scheduler, and the step that registers localstripe's webhook. Those run under
 libfaketime (Debian's `faketime` package) reading one offset file, so moving `Clock` moves the clock of
-gunicorn, the worker and beat at once (within FAKETIME_CACHE_DURATION); the test process follows with
+gunicorn, the worker and beat at once (FAKETIME_NO_CACHE: read on every clock read); the test process follows with
 time_machine. PostgreSQL, Redis and localstripe keep the real time, as Stripe would; the app never asks
 them the time.
 """
@@ -29,7 +29,7 @@ from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-CLOCK_REFRESH_SECONDS = 1  # libfaketime re-reads the offset file this often
+QUIET_SECONDS = 2  # how long the worker must stay idle before the clock moves
 # The Procfile's processes that run under the moved clock; its `stripe` (localstripe) is started apart.
 PROCESSES_UNDER_TEST = ("web", "worker", "beat", "stripe-webhook")
 
@@ -76,7 +76,7 @@ class Clock:
         self.stop()
         self._traveller = time_machine.travel(self.now(), tick=True)
         self._traveller.start()
-        time.sleep(CLOCK_REFRESH_SECONDS + 0.5)  # every process of the stack has read the new offset
+        time.sleep(0.5)
 
     def stop(self) -> None:
         if self._traveller is not None:
@@ -102,6 +102,7 @@ class Stack:
     web_port: int = field(default_factory=free_port)
     stripe_port: int = field(default_factory=free_port)
     queue: str = field(default_factory=lambda: f"system-{os.getpid()}-{time.monotonic_ns() % 10**6}")
+    extra_env: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
     stripe_process: subprocess.Popen | None = None
 
@@ -133,6 +134,7 @@ class Stack:
             WEB_BIND=f"127.0.0.1:{self.web_port}",
             LOCALSTRIPE_PORT=str(self.stripe_port),
             PYTHONUNBUFFERED="1",
+            **self.extra_env,
         )
         for key in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_API_BASE", "STRIPE_JS_URL"):
             env.pop(key, None)  # localstripe, as `make run` has it
@@ -147,7 +149,7 @@ class Stack:
         path.write_text(
             f"LD_PRELOAD={library}\n"
             f"FAKETIME_TIMESTAMP_FILE={self.clock.path}\n"
-            f"FAKETIME_CACHE_DURATION={CLOCK_REFRESH_SECONDS}\n"
+            "FAKETIME_NO_CACHE=1\n"  # every clock read sees a move at once (a cached offset lagged for seconds)
         )
         return path
 
@@ -230,7 +232,17 @@ class Stack:
         beat = self.pid_of("beat")
         os.kill(beat, signal.SIGSTOP)
         try:
-            wait_until(self.worker_idle, timeout=60, message="the worker to finish its tasks")
+            # Idle for a while, not just now: a task beat sent just before the pause may still be on its way.
+            idle_since = []
+
+            def settled() -> bool:
+                if not self.worker_idle():
+                    idle_since.clear()
+                    return False
+                idle_since.append(time.monotonic())
+                return idle_since[-1] - idle_since[0] >= QUIET_SECONDS
+
+            wait_until(settled, timeout=90, interval=0.2, message="the worker to finish its tasks")
             self.clock.advance_to(moment)
         finally:
             os.kill(beat, signal.SIGCONT)
