@@ -168,12 +168,36 @@ def test_credentials_in_the_form_body_work(client, application, code):
     assert post(client, data).status_code == 200
 
 
-def test_credentials_in_the_query_work(client, application, code):
-    query = f"client_id={application.client_id}&client_secret={application.secret}&flags=country:DE"
-    assert (
-        post(client, {"grant_type": "authorization_code", "code": code}, path=f"/oauth/token?{query}").status_code
-        == 200
+def test_other_query_parameters_are_ignored(client, application, code):
+    response = post(
+        client,
+        {"grant_type": "authorization_code", "code": code},
+        application=application,
+        path="/oauth/token?flags=country:DE",
     )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("with_basic", [False, True])
+def test_a_client_secret_in_the_query_is_refused_and_spends_nothing(client, application, code, with_basic):
+    # RFC 6749 §2.3.1: the secret belongs in the body or an Authorization header; a URL ends up in access logs.
+    query = f"client_id={application.client_id}&client_secret={application.secret}"
+    response = post(
+        client,
+        {"grant_type": "authorization_code", "code": code},
+        path=f"/oauth/token?{query}",
+        application=application if with_basic else None,
+    )
+    body = assert_oauth_error(response, "invalid_request", 400)
+    assert "client_secret" in body["error_description"] and "query" in body["error_description"]
+    assert not Connection.objects.exists()
+    assert exchange(client, application, code).status_code == 200  # the code was not spent
+
+
+def test_a_client_id_in_the_query_is_not_a_credential(client, application, code):
+    data = {"grant_type": "authorization_code", "code": code, "client_secret": application.secret}
+    response = post(client, data, path=f"/oauth/token?client_id={application.client_id}")
+    assert_oauth_error(response, "invalid_client", 401)
 
 
 def test_no_credentials_is_invalid_client_without_a_challenge(client, code):

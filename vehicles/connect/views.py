@@ -234,7 +234,15 @@ def _uses_basic(request) -> bool:
 
 
 def _client_credentials(request, params: dict[str, str]) -> tuple[str | None, str | None]:
-    """HTTP Basic (what the SDKs send), else client_id/client_secret in the body, else in the query."""
+    """HTTP Basic (what the SDKs send), else client_id/client_secret in the body (RFC 6749 §2.3.1).
+
+    A secret in the query string is refused, with or without Basic: URLs end up in access logs and proxies.
+    """
+    if "client_secret" in request.GET:
+        raise OAuthError(
+            "invalid_request",
+            "client_secret must not be sent in the query string: use HTTP Basic authentication or the request body.",
+        )
     if _uses_basic(request):
         encoded = request.headers["Authorization"].split(" ", 1)[-1].strip()
         try:
@@ -244,10 +252,7 @@ def _client_credentials(request, params: dict[str, str]) -> tuple[str | None, st
         if not sep:
             raise OAuthError("invalid_client", "Invalid client credentials.", status=401)
         return client_id, secret
-    return (
-        params.get("client_id") or request.GET.get("client_id"),
-        params.get("client_secret") or request.GET.get("client_secret"),
-    )
+    return params.get("client_id"), params.get("client_secret")
 
 
 def _required(params: dict[str, str], name: str) -> str:
