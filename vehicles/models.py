@@ -81,6 +81,8 @@ class AuthorizationCode(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    # What the exchange issued: revoked if the code is presented again (RFC 6749 §4.1.2).
+    grant = models.ForeignKey("Grant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
 
 class Grant(models.Model):
@@ -90,6 +92,8 @@ class Grant(models.Model):
     owner = models.ForeignKey(SimulatedOwner, on_delete=models.CASCADE, related_name="grants")
     scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the code it came from was exchanged again: every token of the grant, even refreshed ones, is dead.
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
 
 class Connection(models.Model):
