@@ -14,18 +14,13 @@ from accounts.applications import issue_client_secret
 from accounts.credentials import hash_secret
 from accounts.models import ClientSecret
 from tests.factories import ApplicationFactory
-from tests.vehicles import test_connect
 from tests.vehicles.api_helpers import assert_envelope
 from tests.vehicles.api_helpers import request as api_request
-from tests.vehicles.test_connect import CALLBACK, OTHER_CALLBACK, basic
+from tests.vehicles.connect_helpers import CALLBACK, OTHER_CALLBACK, basic
 from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, RefreshToken
 from vehicles.tokens import create_authorization_code
 
 START = "2025-03-01 09:00Z"
-
-# The Connect tests' fixtures: an application with two redirect URIs and a secret, and a driver with two vehicles.
-application = test_connect.application
-driver = test_connect.driver
 
 
 @pytest.fixture
