@@ -32,10 +32,25 @@ class SimulatedOwner(models.Model):
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.LIVE)
     # The developer team that created this owner in the Simulator (null: seeded demo owners).
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="simulated_owners")
+    # Test mode only: the application whose Connect sign-in created this owner (each application gets its own
+    # test owners and vehicles), and the last such sign-in (with API use, what keeps the owner from the purge).
+    application = models.ForeignKey(Application, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    last_signed_in_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["make", "email", "mode"], name="owner_unique_per_brand_mode")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["make", "email", "mode"],
+                condition=~models.Q(mode=Mode.TEST),
+                name="owner_unique_per_brand_mode",
+            ),
+            models.UniqueConstraint(
+                fields=["application", "make", "email"],
+                condition=models.Q(mode=Mode.TEST),
+                name="test_owner_unique_per_application",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.email} at {self.make} ({self.mode})"
