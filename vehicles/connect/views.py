@@ -103,7 +103,9 @@ class SignInThrottled(Exception):
     """A rate limit refused the sign-in: the page answers 429 with the message."""
 
 
-def _authenticate(request, flow: flows.Flow, application, email: str, password: str) -> SimulatedOwner | None:
+def _authenticate(
+    request, flow: flows.Flow, application: Application, email: str, password: str
+) -> SimulatedOwner | None:
     """The brand account for these credentials; failed live sign-ins are rate limited like the dashboard's."""
     if flow.mode == Mode.TEST:
         return _test_mode_owner(request, flow, application, email)
@@ -116,7 +118,7 @@ def _authenticate(request, flow: flows.Flow, application, email: str, password: 
     return owner
 
 
-def _test_mode_owner(request, flow: flows.Flow, application, email: str) -> SimulatedOwner:
+def _test_mode_owner(request, flow: flows.Flow, application: Application, email: str) -> SimulatedOwner:
     """Any email signs in; only a new test account (it creates vehicles) spends the rate limit."""
     throttle = {"action": "connect_test_account", "key": str(application.client_id)}
     owner = simulator.test_mode_owner(
