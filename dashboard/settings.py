@@ -186,8 +186,13 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 ACCOUNT_RATE_LIMITS_ENABLED = envbool("ACCOUNT_RATE_LIMITS_ENABLED", True)
-# allauth's defaults, plus failed sign-ins at a simulated brand in Connect (per IP, per brand account).
-ACCOUNT_RATE_LIMITS = {"connect_login_failed": "20/m/ip,5/300s/key"} if ACCOUNT_RATE_LIMITS_ENABLED else False
+# allauth's defaults, plus two of Connect's: failed sign-ins at a simulated brand (per IP, per brand account),
+# and test-mode sign-ins that create a new test account and its vehicles (per IP, per application).
+ACCOUNT_RATE_LIMITS = (
+    {"connect_login_failed": "20/m/ip,5/300s/key", "connect_test_account": "60/h/ip,30/h/key"}
+    if ACCOUNT_RATE_LIMITS_ENABLED
+    else False
+)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = SITE_NAME
 
@@ -231,6 +236,11 @@ INVOICE_PAYMENT_INSTRUCTIONS = os.environ.get(
 # Teams
 INVITATION_TTL_HOURS = envint("INVITATION_TTL_HOURS", 7 * 24)
 CLIENT_SECRET_GRACE_CHOICES_HOURS = (0, 1, 24, 72, 168)
+
+# Connect's test mode: `<n>-vehicles@…` gives at most this many vehicles, and a test-mode owner nobody
+# signed in as, connected or used through the API for this many days is purged (a daily beat task).
+CONNECT_TEST_MODE_MAX_VEHICLES = envint("CONNECT_TEST_MODE_MAX_VEHICLES", 50)
+CONNECT_TEST_MODE_RETENTION_DAYS = envint("CONNECT_TEST_MODE_RETENTION_DAYS", 30)
 
 # Vehicle API rate limits (SMARTCAR_COMPAT.md §4.4), as (burst, refill per minute) token buckets:
 # one per application (429 RATE_LIMIT:SMARTCAR_API; Smartcar's documented 120 refilling 2/min) and

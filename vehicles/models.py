@@ -32,10 +32,25 @@ class SimulatedOwner(models.Model):
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.LIVE)
     # The developer team that created this owner in the Simulator (null: seeded demo owners).
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="simulated_owners")
+    # Test mode only: the application whose Connect sign-in created this owner (each application gets its own
+    # test owners and vehicles), and the last such sign-in (with API use, what keeps the owner from the purge).
+    application = models.ForeignKey(Application, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    last_signed_in_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["make", "email", "mode"], name="owner_unique_per_brand_mode")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["make", "email", "mode"],
+                condition=~models.Q(mode=Mode.TEST),
+                name="owner_unique_per_brand_mode",
+            ),
+            models.UniqueConstraint(
+                fields=["application", "make", "email"],
+                condition=models.Q(mode=Mode.TEST),
+                name="test_owner_unique_per_application",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.email} at {self.make} ({self.mode})"
@@ -81,6 +96,8 @@ class AuthorizationCode(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    # What the exchange issued: revoked if the code is presented again (RFC 6749 §4.1.2).
+    grant = models.ForeignKey("Grant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
 
 class Grant(models.Model):
@@ -90,6 +107,8 @@ class Grant(models.Model):
     owner = models.ForeignKey(SimulatedOwner, on_delete=models.CASCADE, related_name="grants")
     scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the code it came from was exchanged again: every token of the grant, even refreshed ones, is dead.
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
 
 class Connection(models.Model):

@@ -2,26 +2,32 @@
 
 Every vehicle's simulation seed is derived from its VIN, so a vehicle re-created with the same VIN
 behaves the same, and test-mode vehicles are the same every time the same email signs in.
+Test-mode owners belong to one application, and are purged once unused (a daily beat task).
 """
 
 import hashlib
 import random
 import re
 import secrets
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.models import Application
 from vehicles import catalog
 from vehicles.errors import ERRORS
-from vehicles.models import Engine, Mode, SimulatedOwner, SimulatedVehicle
+from vehicles.models import Connection, Engine, Mode, SimulatedOwner, SimulatedVehicle
 from vehicles.vin import generate_vin, is_valid_vin, years_for_code
 
-MAX_TEST_VEHICLES = 999
+PURGE_BATCH = 200  # owners per transaction (each with up to CONNECT_TEST_MODE_MAX_VEHICLES vehicles)
 _N_VEHICLES_EMAIL = re.compile(r"^(\d+)-vehicles@", re.IGNORECASE)
 _ERROR_EMAIL = re.compile(r"^([A-Za-z_]+)\.([A-Za-z_]+)@")
 _ENGINE_NAMES = {"BEV": "battery electric", "ICE": "combustion", "PHEV": "plug-in hybrid"}
@@ -169,13 +175,13 @@ def create_vehicle(*, owner, model=None, year=None, vin=None, engine=None, now=N
 
 
 def _test_vehicle_count(email: str) -> int:
-    """`<n>-vehicles@...` asks for n vehicles (1 to 999, as Smartcar); any other email gets one."""
+    """`<n>-vehicles@...` asks for n vehicles (1 to CONNECT_TEST_MODE_MAX_VEHICLES); any other email gets one."""
     match = _N_VEHICLES_EMAIL.match(email)
     if not match:
         return 1
-    count = int(match[1])
-    if not 1 <= count <= MAX_TEST_VEHICLES:
-        raise SimulatorError(f"Test mode signs in with 1 to {MAX_TEST_VEHICLES} vehicles, not {count}.")
+    count, most = int(match[1]), settings.CONNECT_TEST_MODE_MAX_VEHICLES
+    if not 1 <= count <= most:
+        raise SimulatorError(f"Test mode signs in with 1 to {most} vehicles, not {count}.")
     return count
 
 
@@ -189,34 +195,75 @@ def _test_failure(email: str) -> str:
     return f"{pair[0]}:{pair[1]}" if pair in ERRORS else ""
 
 
-def test_mode_owner(*, email: str, make: str) -> SimulatedOwner:
-    """Connect test mode: any email signs in; the same (make, email) always gives the same owner and vehicles.
+def test_mode_owner(
+    *, application: Application, email: str, make: str, may_create: Callable[[], bool] = lambda: True
+) -> SimulatedOwner | None:
+    """Connect test mode: any email signs in; the same (application, make, email) always gives the same owner.
 
-    `<n>-vehicles@anything` gives n vehicles for n in 1..999; 0 or more than 999 is refused with a
-    SimulatorError (shown on the sign-in form) rather than quietly clamped, so a typo is noticed.
+    Test owners belong to the application that signed in: another application signing in with the same
+    email gets owners and vehicles of its own. `<n>-vehicles@anything` gives n vehicles for n from 1 to
+    CONNECT_TEST_MODE_MAX_VEHICLES; any other n is refused with a SimulatorError (shown on the sign-in form)
+    rather than quietly clamped, so a typo is noticed. None: the owner would be new and `may_create()`
+    (the caller's rate limit, asked only then) said no.
     """
     make, email = _make_or_error(make).name, email.strip().lower()
     if "@" not in email:
         raise SimulatorError("Enter an email address; in test mode any address and password sign in.")
     count, failure = _test_vehicle_count(email), _test_failure(email)
-    existing = SimulatedOwner.objects.filter(make=make, email=email, mode=Mode.TEST).first()
-    if existing:
-        return existing
+    owners = SimulatedOwner.objects.filter(application=application, make=make, email=email, mode=Mode.TEST)
+    if owners.update(last_signed_in_at=timezone.now()):  # signing in again: the same owner, used today
+        return owners.get()
+    if not may_create():
+        return None
     try:
         with transaction.atomic():
-            return _create_test_owner(make=make, email=email, count=count, failure=failure)
+            return _create_test_owner(application=application, make=make, email=email, count=count, failure=failure)
     except IntegrityError:  # a concurrent first sign-in with the same email won; use its owner
-        return SimulatedOwner.objects.get(make=make, email=email, mode=Mode.TEST)
+        return owners.get()
 
 
-def _create_test_owner(*, make: str, email: str, count: int, failure: str) -> SimulatedOwner:
-    owner = SimulatedOwner.objects.create(make=make, email=email, mode=Mode.TEST, password=make_password(None))
+def _create_test_owner(*, application: Application, make: str, email: str, count: int, failure: str) -> SimulatedOwner:
     now = timezone.now()
+    owner = SimulatedOwner.objects.create(
+        application=application,
+        make=make,
+        email=email,
+        mode=Mode.TEST,
+        password=make_password(None),
+        last_signed_in_at=now,
+    )
     vehicles = []
     for index in range(count):
-        rng = random.Random(f"test-mode:{make}:{email}:{index}")  # noqa: S311 (repeatable on purpose)
+        # Repeatable on purpose: the same email gives the same vehicles, for every application and after a purge.
+        rng = random.Random(f"test-mode:{make}:{email}:{index}")  # noqa: S311
         vehicle = build_vehicle(owner=owner, rng=rng, now=now)
         vehicle.failure = failure
         vehicles.append(vehicle)
     SimulatedVehicle.objects.bulk_create(vehicles, batch_size=500)
     return owner
+
+
+def unused_test_owners(*, now: datetime | None = None):
+    """Test-mode owners unused for CONNECT_TEST_MODE_RETENTION_DAYS: no Connect sign-in as them, and no connection
+    made to or API request sent to any of their vehicles, in that time."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.CONNECT_TEST_MODE_RETENTION_DAYS)
+    recent_use = Connection.objects.filter(vehicle__owner=OuterRef("pk")).filter(
+        Q(connected_at__gte=cutoff) | Q(last_request_at__gte=cutoff)
+    )
+    return (
+        SimulatedOwner.objects.filter(mode=Mode.TEST)
+        .alias(last_seen=Coalesce("last_signed_in_at", "created_at"))  # owners from before sign-ins were stamped
+        .filter(last_seen__lt=cutoff)
+        .exclude(Exists(recent_use))
+    )
+
+
+def purge_unused_test_owners(*, now: datetime | None = None) -> int:
+    """Delete unused test-mode owners with their vehicles, grants, tokens and codes; returns how many owners."""
+    unused, purged = unused_test_owners(now=now), 0
+    while batch := list(unused.values_list("pk", flat=True)[:PURGE_BATCH]):
+        with transaction.atomic():
+            # Re-checked as it deletes: an owner signed in as since the batch was read is kept.
+            _, deleted = unused.filter(pk__in=batch).delete()
+        purged += deleted.get(SimulatedOwner._meta.label, 0)
+    return purged

@@ -2,7 +2,8 @@
 
 Lifetimes follow Smartcar: codes 10 minutes and single use, access tokens 2 hours,
 refresh tokens 60 days, and a used refresh token dies 1 minute after its first use
-(so a client that retries a refresh in flight is not locked out).
+(so a client that retries a refresh in flight is not locked out). A code exchanged twice
+revokes its grant: every token issued from it, before or after, stops working.
 """
 
 import uuid
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from accounts.credentials import hash_secret
 from accounts.models import Application
+from vehicles.connections import revoke_connections
 from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, Mode, RefreshToken, SimulatedOwner
 
 CODE_TTL = timedelta(minutes=10)
@@ -78,7 +80,12 @@ def _issue_pair(grant: Grant) -> TokenPair:
 
 
 def exchange_code(*, application: Application, code: str, redirect_uri: str | None) -> TokenPair:
-    """Trade a Connect code for tokens; connects its vehicles to the application. `redirect_uri` None: not sent."""
+    """Trade a Connect code for tokens; connects its vehicles to the application. `redirect_uri` None: not sent.
+
+    A code works once. Presented again, it is refused and the grant its exchange created is revoked
+    (RFC 6749 §4.1.2: someone else may hold the code). The code's row lock orders concurrent exchanges:
+    one gets tokens, the other finds the code used and revokes them.
+    """
     with transaction.atomic():
         authorization = (
             AuthorizationCode.objects.select_for_update()
@@ -86,16 +93,34 @@ def exchange_code(*, application: Application, code: str, redirect_uri: str | No
             .first()
         )
         now = timezone.now()
-        if authorization is None or authorization.used_at or authorization.expires_at <= now:
-            raise OAuthError("invalid_grant", f"Invalid code: {code}.")
-        if redirect_uri is not None and redirect_uri != authorization.redirect_uri:
-            raise OAuthError("invalid_grant", f"Unauthorized redirect_uri: {redirect_uri}")
-        authorization.used_at = now
-        authorization.save(update_fields=["used_at"])
-        grant = Grant.objects.create(application=application, owner=authorization.owner, scopes=authorization.scopes)
-        vehicles = authorization.vehicles.all()
-        Connection.objects.bulk_create(Connection(grant=grant, application=application, vehicle=v) for v in vehicles)
-        return _issue_pair(grant)
+        if authorization is not None and authorization.used_at is not None:
+            revoke_grant(authorization.grant_id)  # committed with the atomic block, before the error is raised
+        elif authorization is not None and authorization.expires_at > now:
+            if redirect_uri is not None and redirect_uri != authorization.redirect_uri:
+                raise OAuthError("invalid_grant", f"Unauthorized redirect_uri: {redirect_uri}")
+            return _redeem(authorization, now)
+    raise OAuthError("invalid_grant", f"Invalid code: {code}.")
+
+
+def _redeem(authorization: AuthorizationCode, now) -> TokenPair:
+    grant = Grant.objects.create(
+        application_id=authorization.application_id, owner_id=authorization.owner_id, scopes=authorization.scopes
+    )
+    authorization.used_at, authorization.grant = now, grant
+    authorization.save(update_fields=["used_at", "grant"])
+    vehicles = authorization.vehicles.all()
+    Connection.objects.bulk_create(
+        Connection(grant=grant, application_id=authorization.application_id, vehicle=v) for v in vehicles
+    )
+    return _issue_pair(grant)
+
+
+def revoke_grant(grant_id: int | None) -> None:
+    """Every access and refresh token of the grant stops working, those refreshed later too; its vehicles disconnect."""
+    if grant_id is None:  # a code used before grants were recorded on it, or whose grant is gone
+        return
+    Grant.objects.filter(pk=grant_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revoke_connections(Connection.objects.filter(grant_id=grant_id))
 
 
 def refresh_tokens(*, application: Application, refresh_token: str) -> TokenPair:
@@ -104,7 +129,7 @@ def refresh_tokens(*, application: Application, refresh_token: str) -> TokenPair
         token = (
             RefreshToken.objects.select_for_update()
             .select_related("grant")
-            .filter(token_hash=hash_secret(refresh_token or ""), grant__application=application)
+            .filter(token_hash=hash_secret(refresh_token or ""), grant__application=application, grant__revoked_at=None)
             .first()
         )
         now = timezone.now()
@@ -130,11 +155,11 @@ class Access:
 
 
 def access_for_token(token: str) -> Access | None:
-    """The live access a bearer token carries, or None (unknown or expired). One indexed query."""
+    """The live access a bearer token carries, or None (unknown, expired or revoked). One indexed query."""
     if not token:
         return None
     row = (
-        AccessToken.objects.filter(token_hash=hash_secret(token), expires_at__gt=timezone.now())
+        AccessToken.objects.filter(token_hash=hash_secret(token), expires_at__gt=timezone.now(), grant__revoked_at=None)
         .values(
             "grant_id",
             "grant__application_id",

@@ -1,17 +1,17 @@
 """The Simulator's services: owner logins, vehicles by model or VIN, and Connect's test-mode sign-in."""
 
+import functools
 from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.hashers import check_password
 
-from tests.factories import TeamFactory
-from vehicles import catalog
+from tests.factories import ApplicationFactory, TeamFactory
+from vehicles import catalog, simulator
 from vehicles.models import Mode, SimulatedOwner, SimulatedVehicle
 from vehicles.providers.base import VehicleError
 from vehicles.providers.simulated import SimulatedProvider
 from vehicles.simulator import SimulatorError, authenticate_owner, create_owner, create_vehicle, seed_for_vin
-from vehicles.simulator import test_mode_owner as sign_in_test_mode  # renamed: pytest would collect test_*
 from vehicles.vin import generate_vin, is_valid_vin, years_for_code
 
 pytestmark = pytest.mark.django_db
@@ -139,17 +139,23 @@ def test_a_vin_from_a_maker_outside_the_catalog_is_accepted(tesla_owner):
 # --- Connect's test mode ---------------------------------------------------------------------------------------------
 
 
-def test_any_email_signs_in_with_one_vehicle_in_test_mode():
+@pytest.fixture
+def sign_in_test_mode(application):
+    """Connect's test-mode sign-in, as the `application` fixture."""
+    return functools.partial(simulator.test_mode_owner, application=application)
+
+
+def test_any_email_signs_in_with_one_vehicle_in_test_mode(sign_in_test_mode, application):
     owner = sign_in_test_mode(email="someone@example.com", make="BMW")
-    assert (owner.mode, owner.team, owner.make) == (Mode.TEST, None, "BMW")
+    assert (owner.mode, owner.team, owner.application, owner.make) == (Mode.TEST, None, application, "BMW")
     assert owner.vehicles.count() == 1
     assert owner.vehicles.get().make == "BMW"
 
 
-@pytest.mark.parametrize("count", [1, 3, 999])
-def test_n_vehicles_email_yields_n_vehicles(count, django_assert_max_num_queries):
+@pytest.mark.parametrize("count", [1, 3, 50])
+def test_n_vehicles_email_yields_n_vehicles(sign_in_test_mode, count, django_assert_max_num_queries):
     # Bulk inserts: a few batches (SQLite allows ~75 rows per INSERT), never one query per vehicle.
-    with django_assert_max_num_queries(25):
+    with django_assert_max_num_queries(10):
         owner = sign_in_test_mode(email=f"{count}-vehicles@smartcar.com", make="TESLA")
     vehicles = list(owner.vehicles.all())
     assert len(vehicles) == count
@@ -157,14 +163,45 @@ def test_n_vehicles_email_yields_n_vehicles(count, django_assert_max_num_queries
     assert len({v.vin for v in vehicles}) == count
 
 
-@pytest.mark.parametrize("email", ["0-vehicles@smartcar.com", "1000-vehicles@smartcar.com"])
-def test_test_mode_refuses_zero_or_more_than_999_vehicles(email):
-    with pytest.raises(SimulatorError, match="1 to 999 vehicles"):
+@pytest.mark.parametrize("email", ["0-vehicles@smartcar.com", "51-vehicles@smartcar.com", "999-vehicles@x"])
+def test_test_mode_refuses_zero_or_more_than_50_vehicles(sign_in_test_mode, email):
+    with pytest.raises(SimulatorError, match="1 to 50 vehicles"):
         sign_in_test_mode(email=email, make="TESLA")
     assert not SimulatedOwner.objects.exists()
 
 
-def test_signing_in_again_gives_the_same_owner_and_vehicles():
+def test_the_most_test_vehicles_is_a_setting(sign_in_test_mode, settings):
+    settings.CONNECT_TEST_MODE_MAX_VEHICLES = 3
+    assert sign_in_test_mode(email="3-vehicles@smartcar.com", make="TESLA").vehicles.count() == 3
+    with pytest.raises(SimulatorError, match="1 to 3 vehicles, not 4"):
+        sign_in_test_mode(email="4-vehicles@smartcar.com", make="TESLA")
+
+
+def test_each_application_gets_its_own_test_owner_for_the_same_email(sign_in_test_mode, application, other_team):
+    ours = sign_in_test_mode(email="2-vehicles@smartcar.com", make="FORD")
+    other_application = ApplicationFactory(team=other_team)
+    theirs = simulator.test_mode_owner(application=other_application, email="2-vehicles@smartcar.com", make="FORD")
+
+    assert ours != theirs and (ours.application, theirs.application) == (application, other_application)
+    assert not set(ours.vehicles.values_list("pk", flat=True)) & set(theirs.vehicles.values_list("pk", flat=True))
+    assert sign_in_test_mode(email="2-vehicles@smartcar.com", make="FORD") == ours
+
+
+def test_only_a_new_test_owner_asks_may_create(sign_in_test_mode):
+    asked = []
+
+    def refuse():
+        asked.append(True)
+        return False
+
+    assert sign_in_test_mode(email="new@example.com", make="KIA", may_create=refuse) is None
+    assert not SimulatedOwner.objects.exists() and asked == [True]
+    owner = sign_in_test_mode(email="new@example.com", make="KIA")
+    assert sign_in_test_mode(email="new@example.com", make="KIA", may_create=refuse) == owner
+    assert asked == [True]
+
+
+def test_signing_in_again_gives_the_same_owner_and_vehicles(sign_in_test_mode):
     first = sign_in_test_mode(email="3-vehicles@smartcar.com", make="FORD")
     vehicles = list(first.vehicles.values_list("public_id", flat=True).order_by("id"))
     again = sign_in_test_mode(email="3-Vehicles@SmartCar.com", make="ford")
@@ -173,7 +210,7 @@ def test_signing_in_again_gives_the_same_owner_and_vehicles():
     assert SimulatedVehicle.objects.count() == 3
 
 
-def test_test_mode_vehicles_are_the_same_every_time_they_are_created():
+def test_test_mode_vehicles_are_the_same_every_time_they_are_created(sign_in_test_mode):
     def fleet():
         owner = sign_in_test_mode(email="2-vehicles@smartcar.com", make="HYUNDAI")
         return [(v.model, v.year, v.vin, v.engine) for v in owner.vehicles.order_by("id")]
@@ -183,7 +220,7 @@ def test_test_mode_vehicles_are_the_same_every_time_they_are_created():
     assert fleet() == first
 
 
-def test_test_mode_is_separate_from_live_logins():
+def test_test_mode_is_separate_from_live_logins(sign_in_test_mode):
     live = create_owner(team=None, make="TESLA", email="ada@example.com", password="s3cret")
     test = sign_in_test_mode(email="ada@example.com", make="TESLA")
     assert test != live and test.mode == Mode.TEST
@@ -192,7 +229,7 @@ def test_test_mode_is_separate_from_live_logins():
 
 
 @pytest.mark.parametrize("failure", FAILURES)
-def test_an_error_email_yields_one_vehicle_that_fails_with_that_error(failure):
+def test_an_error_email_yields_one_vehicle_that_fails_with_that_error(sign_in_test_mode, failure):
     owner = sign_in_test_mode(email=failure.replace(":", ".") + "@smartcar.com", make="TESLA")
     vehicle = owner.vehicles.get()
     assert vehicle.failure == failure
@@ -201,11 +238,11 @@ def test_an_error_email_yields_one_vehicle_that_fails_with_that_error(failure):
     assert f"{caught.value.type}:{caught.value.code}" == failure
 
 
-def test_an_ordinary_dotted_email_is_not_an_error_email():
+def test_an_ordinary_dotted_email_is_not_an_error_email(sign_in_test_mode):
     assert sign_in_test_mode(email="jane.doe@example.com", make="TESLA").vehicles.get().failure == ""
 
 
-def test_test_mode_needs_an_email_and_a_simulated_brand():
+def test_test_mode_needs_an_email_and_a_simulated_brand(sign_in_test_mode):
     with pytest.raises(SimulatorError):
         sign_in_test_mode(email="no-at-sign", make="TESLA")
     with pytest.raises(SimulatorError):

@@ -1,9 +1,12 @@
 """POST /oauth/token: code exchange and refresh, as the Python and Node SDKs call it."""
 
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import requests
 from django.db import connection
 from django.test import Client
 
@@ -11,16 +14,13 @@ from accounts.applications import issue_client_secret
 from accounts.credentials import hash_secret
 from accounts.models import ClientSecret
 from tests.factories import ApplicationFactory
-from tests.vehicles import test_connect
-from tests.vehicles.test_connect import CALLBACK, OTHER_CALLBACK, basic
-from vehicles.models import AccessToken, AuthorizationCode, Connection, RefreshToken
+from tests.vehicles.api_helpers import assert_envelope
+from tests.vehicles.api_helpers import request as api_request
+from tests.vehicles.connect_helpers import CALLBACK, OTHER_CALLBACK, basic
+from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, RefreshToken
 from vehicles.tokens import create_authorization_code
 
 START = "2025-03-01 09:00Z"
-
-# The Connect tests' fixtures: an application with two redirect URIs and a secret, and a driver with two vehicles.
-application = test_connect.application
-driver = test_connect.driver
 
 
 @pytest.fixture
@@ -45,6 +45,10 @@ def exchange(client, application, code, **extra):
 
 def refresh(client, application, refresh_token):
     return post(client, {"grant_type": "refresh_token", "refresh_token": refresh_token}, application=application)
+
+
+def vehicles_seen_with(client, access_token):
+    return api_request(client, "GET", "/v2.0/vehicles", token=access_token)
 
 
 def assert_oauth_error(response, error, status):
@@ -91,6 +95,76 @@ def test_a_code_works_once(client, application, code):
     assert exchange(client, application, code).status_code == 200
     body = assert_oauth_error(exchange(client, application, code), "invalid_grant", 400)
     assert body["error_description"] == f"Invalid code: {code}."
+
+
+def test_a_code_used_twice_revokes_every_token_issued_from_it(client, application, code, driver):
+    # RFC 6749 §4.1.2: a replayed code may be in someone else's hands, so what it issued is revoked.
+    first = exchange(client, application, code).json()
+    refreshed = refresh(client, application, first["refresh_token"]).json()
+    for tokens in (first, refreshed):
+        assert vehicles_seen_with(client, tokens["access_token"]).status_code == 200
+
+    body = assert_oauth_error(exchange(client, application, code), "invalid_grant", 400)
+
+    assert body["error_description"] == f"Invalid code: {code}."
+    for tokens in (first, refreshed):
+        assert_envelope(vehicles_seen_with(client, tokens["access_token"]), "AUTHENTICATION", None, 401)
+        assert_oauth_error(refresh(client, application, tokens["refresh_token"]), "invalid_grant", 400)
+    assert not Connection.objects.filter(application=application, revoked_at__isnull=True).exists()
+
+
+def test_a_replayed_code_leaves_the_applications_other_grants_alone(client, application, code, driver):
+    other_code = create_authorization_code(
+        application=application,
+        owner=driver,
+        vehicles=driver.test_vehicles,
+        scopes=["read_odometer"],
+        redirect_uri=CALLBACK,
+    )
+    kept = exchange(client, application, other_code).json()
+    exchange(client, application, code)
+
+    assert_oauth_error(exchange(client, application, code), "invalid_grant", 400)
+
+    assert vehicles_seen_with(client, kept["access_token"]).json()["paging"]["count"] == 2
+    assert refresh(client, application, kept["refresh_token"]).status_code == 200
+
+
+def test_a_code_presented_by_another_application_revokes_nothing(client, application, code, team):
+    tokens = exchange(client, application, code).json()
+    other = ApplicationFactory(team=team)
+    other.secret = issue_client_secret(other)
+
+    assert_oauth_error(exchange(client, other, code), "invalid_grant", 400)
+
+    assert vehicles_seen_with(client, tokens["access_token"]).status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("attempt", range(5))
+def test_two_exchanges_of_one_code_at_once_give_tokens_once_and_then_revoke_them(
+    live_server, application, code, attempt
+):
+    start = threading.Barrier(2)
+
+    def exchange_over_http(_):
+        start.wait(timeout=30)
+        data = {"grant_type": "authorization_code", "code": code}
+        auth = (str(application.client_id), application.secret)
+        return requests.post(f"{live_server.url}/oauth/token", data=data, auth=auth, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = sorted(pool.map(exchange_over_http, range(2)), key=lambda response: response.status_code)
+
+    assert [response.status_code for response in responses] == [200, 400]
+    assert responses[1].json()["error"] == "invalid_grant"
+    assert Grant.objects.count() == 1  # the code was redeemed once
+    # The loser waited for the winner's row lock, saw the code used, and revoked what the winner got.
+    winner = responses[0].json()["access_token"]
+    seen = requests.get(f"{live_server.url}/v2.0/vehicles", headers={"Authorization": f"Bearer {winner}"}, timeout=60)
+    assert seen.status_code == 401, seen.text
+    assert seen.json()["type"] == "AUTHENTICATION"
 
 
 def test_a_code_expires_after_10_minutes(client, application, driver, time_machine):
@@ -168,12 +242,36 @@ def test_credentials_in_the_form_body_work(client, application, code):
     assert post(client, data).status_code == 200
 
 
-def test_credentials_in_the_query_work(client, application, code):
-    query = f"client_id={application.client_id}&client_secret={application.secret}&flags=country:DE"
-    assert (
-        post(client, {"grant_type": "authorization_code", "code": code}, path=f"/oauth/token?{query}").status_code
-        == 200
+def test_other_query_parameters_are_ignored(client, application, code):
+    response = post(
+        client,
+        {"grant_type": "authorization_code", "code": code},
+        application=application,
+        path="/oauth/token?flags=country:DE",
     )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("with_basic", [False, True])
+def test_a_client_secret_in_the_query_is_refused_and_spends_nothing(client, application, code, with_basic):
+    # RFC 6749 §2.3.1: the secret belongs in the body or an Authorization header; a URL ends up in access logs.
+    query = f"client_id={application.client_id}&client_secret={application.secret}"
+    response = post(
+        client,
+        {"grant_type": "authorization_code", "code": code},
+        path=f"/oauth/token?{query}",
+        application=application if with_basic else None,
+    )
+    body = assert_oauth_error(response, "invalid_request", 400)
+    assert "client_secret" in body["error_description"] and "query" in body["error_description"]
+    assert not Connection.objects.exists()
+    assert exchange(client, application, code).status_code == 200  # the code was not spent
+
+
+def test_a_client_id_in_the_query_is_not_a_credential(client, application, code):
+    data = {"grant_type": "authorization_code", "code": code, "client_secret": application.secret}
+    response = post(client, data, path=f"/oauth/token?client_id={application.client_id}")
+    assert_oauth_error(response, "invalid_client", 401)
 
 
 def test_no_credentials_is_invalid_client_without_a_challenge(client, code):

@@ -12,6 +12,7 @@ import json
 from urllib.parse import urlencode
 
 from allauth.core import ratelimit
+from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -92,22 +93,39 @@ def brand(request, flow, application):
 
 
 SIGN_IN_THROTTLED = "Too many failed sign-in attempts for this account. Wait a few minutes and try again."
+TEST_ACCOUNTS_THROTTLED = (
+    "Too many new test-mode accounts for this application. Wait a while, or sign in with an email address "
+    "you have used in test mode before."
+)
 
 
 class SignInThrottled(Exception):
-    pass
+    """A rate limit refused the sign-in: the page answers 429 with the message."""
 
 
-def _authenticate(request, flow: flows.Flow, email: str, password: str) -> SimulatedOwner | None:
+def _authenticate(
+    request, flow: flows.Flow, application: Application, email: str, password: str
+) -> SimulatedOwner | None:
     """The brand account for these credentials; failed live sign-ins are rate limited like the dashboard's."""
     if flow.mode == Mode.TEST:
-        return simulator.test_mode_owner(email=email, make=flow.make)
+        return _test_mode_owner(request, flow, application, email)
     throttle = {"action": "connect_login_failed", "key": f"{flow.make}:{email.strip().lower()}"}
     if not ratelimit.consume(request, dry_run=True, **throttle):
-        raise SignInThrottled
+        raise SignInThrottled(SIGN_IN_THROTTLED)
     owner = simulator.authenticate_owner(make=flow.make, email=email, password=password, mode=flow.mode)
     if owner is None:
         ratelimit.consume(request, **throttle)
+    return owner
+
+
+def _test_mode_owner(request, flow: flows.Flow, application: Application, email: str) -> SimulatedOwner:
+    """Any email signs in; only a new test account (it creates vehicles) spends the rate limit."""
+    throttle = {"action": "connect_test_account", "key": str(application.client_id)}
+    owner = simulator.test_mode_owner(
+        application=application, email=email, make=flow.make, may_create=lambda: ratelimit.consume(request, **throttle)
+    )
+    if owner is None:
+        raise SignInThrottled(TEST_ACCOUNTS_THROTTLED)
     return owner
 
 
@@ -147,13 +165,13 @@ def signin(request, flow, application):
     form, status = OwnerSignInForm(request.POST or None), 200
     if request.method == "POST" and form.is_valid():
         try:
-            owner = _authenticate(request, flow, form.cleaned_data["email"], form.cleaned_data["password"])
+            owner = _authenticate(request, flow, application, form.cleaned_data["email"], form.cleaned_data["password"])
         except simulator.SimulatorError as error:
             owner = None
             form.add_error(None, str(error))
-        except SignInThrottled:
+        except SignInThrottled as throttled:
             owner, status = None, 429
-            form.add_error(None, SIGN_IN_THROTTLED)
+            form.add_error(None, str(throttled))
         else:
             if owner is None:
                 form.add_error(None, "The email or password is incorrect.")
@@ -168,8 +186,9 @@ def signin(request, flow, application):
             flow.owner_id = owner.pk
             flows.save_flow(request.session, flow)
             return _step("connect_consent", flow)
-    make_name = catalog.display_name(flow.make)
-    return _render(request, "signin.html", flow, application, status=status, form=form, make_name=make_name)
+    context = {"form": form, "make_name": catalog.display_name(flow.make)}
+    context["test_mode_max_vehicles"] = settings.CONNECT_TEST_MODE_MAX_VEHICLES
+    return _render(request, "signin.html", flow, application, status=status, **context)
 
 
 @_with_flow
@@ -234,7 +253,15 @@ def _uses_basic(request) -> bool:
 
 
 def _client_credentials(request, params: dict[str, str]) -> tuple[str | None, str | None]:
-    """HTTP Basic (what the SDKs send), else client_id/client_secret in the body, else in the query."""
+    """HTTP Basic (what the SDKs send), else client_id/client_secret in the body (RFC 6749 §2.3.1).
+
+    A secret in the query string is refused, with or without Basic: URLs end up in access logs and proxies.
+    """
+    if "client_secret" in request.GET:
+        raise OAuthError(
+            "invalid_request",
+            "client_secret must not be sent in the query string: use HTTP Basic authentication or the request body.",
+        )
     if _uses_basic(request):
         encoded = request.headers["Authorization"].split(" ", 1)[-1].strip()
         try:
@@ -244,10 +271,7 @@ def _client_credentials(request, params: dict[str, str]) -> tuple[str | None, st
         if not sep:
             raise OAuthError("invalid_client", "Invalid client credentials.", status=401)
         return client_id, secret
-    return (
-        params.get("client_id") or request.GET.get("client_id"),
-        params.get("client_secret") or request.GET.get("client_secret"),
-    )
+    return params.get("client_id"), params.get("client_secret")
 
 
 def _required(params: dict[str, str], name: str) -> str:
