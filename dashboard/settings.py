@@ -336,6 +336,7 @@ CELERY_BEAT_SCHEDULE = {
         ("billing: overdue invoice-paid invoices", "billing.tasks.mark_overdue_invoices", 3600),
         ("garage: end due grants", "garage.tasks.end_due_grants", 5 * 60),
         ("vehicles: purge idempotency keys", "vehicles.tasks.purge_idempotency_keys", 3600),
+        ("vehicles: purge unused test-mode owners", "vehicles.tasks.purge_unused_test_owners", 24 * 3600),
     )
 }
 

@@ -10,8 +10,6 @@ import django.db.models.deletion
 from django.db import migrations, models
 from django.utils import timezone
 
-PURGE = "vehicles: purge unused test-mode owners", "vehicles.tasks.purge_unused_test_owners", 86400
-
 
 def scope_test_owners_to_an_application(apps, schema_editor):
     SimulatedOwner = apps.get_model("vehicles", "SimulatedOwner")
@@ -31,23 +29,10 @@ def scope_test_owners_to_an_application(apps, schema_editor):
         others.update(revoked_at=now)
 
 
-def register_purge(apps, schema_editor):
-    name, task, seconds = PURGE
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = IntervalSchedule.objects.get_or_create(every=seconds, period="seconds")
-    PeriodicTask.objects.update_or_create(name=name, defaults={"task": task, "interval": every, "enabled": True})
-
-
-def unregister_purge(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=PURGE[0]).delete()
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0002_personal_access_tokens"),
         ("vehicles", "0004_beat_purge_idempotency_keys"),
-        ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
     operations = [
@@ -104,5 +89,4 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(scope_test_owners_to_an_application, migrations.RunPython.noop),
-        migrations.RunPython(register_purge, unregister_purge),
     ]
