@@ -1,4 +1,4 @@
-"""Charging an invoice with Stripe, exactly once (DESIGN §5), with no database transaction open across a Stripe call.
+"""Charging an invoice with Stripe, exactly once, with no database transaction open across a Stripe call.
 
 1. In one short transaction under the invoice's row lock, write (or find) the in-flight Payment attempt and
    claim it: a conditional UPDATE sets `claimed_by`/`claimed_until` only if no other run holds a live claim.
