@@ -4,7 +4,9 @@ Issued invoices are never edited; these are the only changes staff make to them,
 invoice's row lock, refused when a charge is in flight, and recorded as an `invoice` billing
 event with the staff member and their reason. Voiding or marking paid first cancels the invoice's
 PaymentIntents that could still be confirmed, so the customer cannot pay it a second time; if one
-has in fact succeeded, it is recorded instead and the staff action is refused.
+has in fact succeeded, it is recorded instead and the staff action is refused. The cancellations
+happen between two short transactions, with no lock held; the second one settles the invoice only
+if no attempt began or changed since the first looked.
 """
 
 import logging
@@ -72,15 +74,16 @@ def _settle_by_staff(invoice_id: int, *, staff, note: str, status: str, action: 
     if not note:
         raise BackOfficeError("Say why: the reason is kept with the invoice's history.")
     with transaction.atomic():
-        # Held through the Stripe calls below: no new attempt can begin (it takes this lock) meanwhile.
+        attempts = _settleable_attempts(Invoice.objects.select_for_update().get(pk=invoice_id))
+    # No transaction is open across Stripe's calls; instead, the invoice is settled below only if no attempt
+    # began or changed meanwhile (a new attempt takes the invoice's lock, so it shows up in the second look).
+    paid_meanwhile = _cancel_open_intents(invoice_id)
+    if paid_meanwhile is not None:
+        raise BackOfficeError("The customer has paid this invoice meanwhile; record it, then try again.")
+    with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-        if invoice.status not in UNSETTLED:
-            raise BackOfficeError(f"{invoice.number} is {invoice.get_status_display().lower()} already.")
-        if invoice.payments.filter(status=Payment.Status.PROCESSING).exists():
-            raise BackOfficeError(f"A charge of {invoice.number} is in flight; try again in a few minutes.")
-        paid_meanwhile = _cancel_open_intents(invoice_id)
-        if paid_meanwhile is not None:
-            raise BackOfficeError("The customer has paid this invoice meanwhile; record it, then try again.")
+        if _settleable_attempts(invoice) != attempts:
+            raise BackOfficeError(f"A charge of {invoice.number} was made meanwhile; look at it, then try again.")
         before = invoice.status
         invoice.status = status
         if status == Invoice.Status.PAID:
@@ -89,6 +92,16 @@ def _settle_by_staff(invoice_id: int, *, staff, note: str, status: str, action: 
         _event(invoice, staff, action, {"before": before, "note": note})
         dunning.lift_if_paid_up(invoice.team_id)  # the last unpaid invoice settled lifts a suspension at once
     return invoice
+
+
+def _settleable_attempts(invoice: Invoice) -> list[tuple[int, str]]:
+    """The invoice's attempts if staff may settle it (unpaid, no charge in flight); BackOfficeError if not."""
+    if invoice.status not in UNSETTLED:
+        raise BackOfficeError(f"{invoice.number} is {invoice.get_status_display().lower()} already.")
+    attempts = list(invoice.payments.order_by("pk").values_list("pk", "status"))
+    if any(status == Payment.Status.PROCESSING for _, status in attempts):
+        raise BackOfficeError(f"A charge of {invoice.number} is in flight; try again in a few minutes.")
+    return attempts
 
 
 def _cancel_open_intents(invoice_id: int):

@@ -7,6 +7,9 @@ the team's default. Only the card's brand, last 4 digits and expiry are kept her
 
 Removing the card (`remove_card`) detaches the PaymentMethod at Stripe and forgets it here, unless
 a paid plan still needs it (`why_card_is_needed`: the plan, a scheduled switch, or an unpaid invoice).
+
+No transaction or row lock is held across a call to Stripe: each call sits between short transactions
+(a conditional UPDATE stores the Customer once; a removal is committed first and undone if Stripe refuses).
 """
 
 import logging
@@ -14,6 +17,7 @@ import logging
 import stripe
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.audit import record_audit
 from accounts.models import Membership
@@ -28,6 +32,14 @@ from billing.templatetags.billing_tags import cents
 logger = logging.getLogger(__name__)
 
 NO_CARD = "There is no card to remove."
+NO_CARD_ON_FILE = {
+    "payment_method_id": "",
+    "card_brand": "",
+    "card_last4": "",
+    "card_exp_month": None,
+    "card_exp_year": None,
+    "card_on_file": False,
+}
 
 
 class CardError(Exception):
@@ -40,25 +52,38 @@ def _require_owner(actor: Membership) -> None:
 
 
 def ensure_customer(actor: Membership) -> str:
-    """The team's Stripe Customer id, created the first time (under the subscription's lock, so once)."""
+    """The team's Stripe Customer id, created the first time (once: a run that loses the race deletes its own)."""
     _require_owner(actor)
     subscription_for(actor.team_id)
-    with transaction.atomic():
-        subscription = Subscription.objects.select_for_update(of=("self",)).get(team_id=actor.team_id)
-        if subscription.stripe_customer_id:
-            return subscription.stripe_customer_id
-        emails = owner_emails(actor.team_id)
-        customer = stripe_client().v1.customers.create(
-            params={
-                "name": actor.team.name,
-                "email": emails[0] if emails else actor.user.email,
-                "metadata": {"team_id": str(actor.team_id)},
-            },
-            options={"idempotency_key": f"team-{actor.team_id}-customer"},
-        )
-        subscription.stripe_customer_id = customer.id
-        subscription.save(update_fields=["stripe_customer_id", "updated_at"])
+    stored = Subscription.objects.values_list("stripe_customer_id", flat=True).get(team_id=actor.team_id)
+    if stored:
+        return stored
+    emails = owner_emails(actor.team_id)
+    customer = stripe_client().v1.customers.create(  # no transaction open meanwhile
+        params={
+            "name": actor.team.name,
+            "email": emails[0] if emails else actor.user.email,
+            "metadata": {"team_id": str(actor.team_id)},
+        },
+        options={"idempotency_key": f"team-{actor.team_id}-customer"},
+    )
+    # Stored only if no other request stored one meanwhile (a conditional UPDATE, its own short transaction).
+    if Subscription.objects.filter(team_id=actor.team_id, stripe_customer_id="").update(
+        stripe_customer_id=customer.id, updated_at=timezone.now()
+    ):
         return customer.id
+    stored = Subscription.objects.values_list("stripe_customer_id", flat=True).get(team_id=actor.team_id)
+    if customer.id != stored:  # Stripe answers the same key with the same Customer; localstripe makes another
+        _delete_customer(customer.id)
+    return stored
+
+
+def _delete_customer(customer_id: str) -> None:
+    """Delete a Customer this team will never use (nothing is attached to it yet)."""
+    try:
+        stripe_client().v1.customers.delete(customer_id)
+    except stripe.StripeError:  # an empty Customer left behind costs nothing; the team keeps the stored one
+        logger.warning("Could not delete the spare Stripe Customer %s", customer_id, exc_info=True)
 
 
 def start_card_setup(actor: Membership):
@@ -158,7 +183,12 @@ def why_card_is_needed(subscription: Subscription) -> str | None:
 
 
 def remove_card(actor: Membership) -> None:
-    """Detach the team's card at Stripe and forget it; CardError if there is none or a paid plan needs it."""
+    """Detach the team's card at Stripe and forget it; CardError if there is none or a paid plan needs it.
+
+    The card is forgotten here first, in a short transaction under the subscription's lock (from then on nothing
+    charges it and no plan switch counts on it), then detached at Stripe with no transaction open; if Stripe
+    fails, the card is put back (unless another was stored meanwhile) and the error propagates: nothing changed.
+    """
     _require_owner(actor)
     subscription_for(actor.team_id)
     with transaction.atomic():
@@ -172,25 +202,47 @@ def remove_card(actor: Membership) -> None:
         reason = why_card_is_needed(subscription)
         if reason:
             raise CardError(reason)
-        if subscription.payment_method_id:
-            _detach(subscription.payment_method_id)
+        card = {field: getattr(subscription, field) for field in NO_CARD_ON_FILE}
         before = {"card": _card_label(subscription)}
-        subscription.payment_method_id, subscription.card_brand, subscription.card_last4 = "", "", ""
-        subscription.card_exp_month = subscription.card_exp_year = None
-        subscription.card_on_file = False
-        subscription.save()
-        BillingEvent.objects.create(
-            team_id=actor.team_id,
-            actor=actor.user,
-            kind=BillingEvent.Kind.CARD_CHANGED,
-            before=before,
-            after={"card": None},
-        )
-        record_audit(team=actor.team, actor=actor.user, action="billing.card_removed", target=before["card"] or "")
+        _set_card(subscription, **NO_CARD_ON_FILE)
+        events = [
+            BillingEvent.objects.create(
+                team_id=actor.team_id,
+                actor=actor.user,
+                kind=BillingEvent.Kind.CARD_CHANGED,
+                before=before,
+                after={"card": None},
+            ),
+            record_audit(team=actor.team, actor=actor.user, action="billing.card_removed", target=before["card"] or ""),
+        ]
+    if not card["payment_method_id"]:
+        return
+    try:
+        _detach(card["payment_method_id"])
+    except stripe.StripeError:
+        _put_back(actor.team_id, card, events)
+        raise
+
+
+def _set_card(subscription: Subscription, **card) -> None:
+    for field, value in card.items():
+        setattr(subscription, field, value)
+    subscription.save(update_fields=[*card, "updated_at"])
+
+
+def _put_back(team_id: int, card: dict, events: list) -> None:
+    """Undo a removal Stripe refused: the card, and the records of its removal, as they were."""
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update(of=("self",)).get(team_id=team_id)
+        if subscription.payment_method_id or subscription.card_on_file:
+            return  # another card was stored meanwhile: it stays, and the removal of this one stands
+        _set_card(subscription, **card)
+        for event in events:
+            event.delete()
 
 
 def _detach(payment_method_id: str) -> None:
-    """Detach at Stripe; other Stripe errors propagate, so the transaction rolls back and nothing changes."""
+    """Detach at Stripe; other Stripe errors propagate (and remove_card puts the card back)."""
     try:
         stripe_client().v1.payment_methods.detach(payment_method_id)
     except stripe.InvalidRequestError:

@@ -430,6 +430,10 @@ class Payment(models.Model):
     # Made by the Owner on the invoice's pay page rather than by the schedule: no past-due email when it
     # fails (they are looking at the page), and dunning's retry schedule counts only scheduled attempts.
     on_session = models.BooleanField(default=False)
+    # The run asking Stripe about this attempt (billing.payments): a committed lease, not a held row lock, so no
+    # transaction stays open across the call. Another run takes the attempt only once `claimed_until` has passed.
+    claimed_by = models.CharField(max_length=100, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

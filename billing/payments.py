@@ -1,16 +1,24 @@
-"""Charging an invoice with Stripe, exactly once (DESIGN §5).
+"""Charging an invoice with Stripe, exactly once, with no database transaction open across a Stripe call.
 
-1. Under the invoice's row lock, write (or find) the in-flight Payment attempt. Its idempotency key,
-   `invoice-<invoice uuid>-attempt-<n>`, is reused by every retry of that attempt, and the database allows one
-   in-flight attempt per invoice.
-2. Holding the attempt's row lock (so no other worker asks Stripe about it meanwhile), ask Stripe: a
-   PaymentIntent `off_session=True, confirm=True` on the team's default card, with the key and the
-   invoice in its metadata. If a previous run of this attempt may already have created
-   one (the worker died after Stripe answered, before we wrote the id down), look for it by its
-   metadata first. Real Stripe would also return the same PaymentIntent for the same key, but
-   localstripe ignores keys, so this bookkeeping is what guarantees one PaymentIntent per attempt.
-3. Under the lock again, record the outcome: succeeded → invoice paid (a receipt email); declined or
-   authentication required → the attempt failed and the invoice is past due (an email).
+1. In one short transaction under the invoice's row lock, write (or find) the in-flight Payment attempt and
+   claim it: a conditional UPDATE sets `claimed_by`/`claimed_until` only if no other run holds a live claim.
+   Its idempotency key, `invoice-<invoice uuid>-attempt-<n>`, is reused by every retry of that attempt, and
+   the database allows one in-flight attempt per invoice. The transaction commits before Stripe is called.
+2. Holding only that claim (no transaction, no row lock), ask Stripe: a PaymentIntent
+   `off_session=True, confirm=True` on the team's default card, with the key and the invoice in its metadata.
+   A second run (a duplicate task, the reconciliation, dunning racing the pay page) finds the claim live and
+   leaves the attempt alone. If a previous run of this attempt may already have created a PaymentIntent (it
+   died after Stripe answered, before the outcome was written down), look for it by its metadata first. Real
+   Stripe would also return the same PaymentIntent for the same key, but localstripe ignores keys, so this
+   bookkeeping is what guarantees one PaymentIntent per attempt.
+3. In another short transaction, under the invoice's and then the payment's row lock, record the outcome if the
+   claim is still ours, and release it: succeeded → invoice paid (a receipt email); declined or authentication
+   required → the attempt failed and the invoice is past due (an email).
+
+A run that fails with an exception releases its claim on the way out, so the retry needn't wait. A run that
+dies outright (killed, power lost) leaves its claim to expire: LEASE is longer than the charge task can live,
+so a claim never expires under a run that may still be talking to Stripe; the run that takes over then finds
+the PaymentIntent the dead one may have created by its metadata.
 
 A past-due invoice is retried by dunning (billing.dunning) or paid by its Owner on the invoice's pay
 page (billing.pay_views): a new attempt made on-session, or the confirmation with Stripe.js of a
@@ -20,10 +28,16 @@ one still open is canceled, so two PaymentIntents of one invoice can never both 
 """
 
 import logging
+import os
+import socket
+import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import stripe
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing import dunning
@@ -37,6 +51,18 @@ logger = logging.getLogger("billing.payments")
 CHARGEABLE = (Invoice.Status.OPEN, Invoice.Status.PAST_DUE)
 CONFIRMABLE = ("requires_action", "requires_confirmation", "requires_payment_method")  # could still be paid
 STUCK_AFTER = timedelta(hours=1)  # an attempt still processing after this is looked at by the reconciliation
+
+# The charge task's hard time limit (billing.tasks.charge_invoice): Celery kills a run that reaches it, and its soft
+# limit (dashboard.celery) interrupts it 12 s before, which releases the claim.
+CHARGE_TIME_LIMIT = 120  # seconds
+# How long a claim on an attempt lasts. A run of the task claims the attempt after it starts and is killed at most
+# CHARGE_TIME_LIMIT after it starts, so its claim cannot expire while it lives; the extra minute covers a request it
+# sent just before it was killed reaching Stripe, and clock drift between hosts. Runs outside the task (the pay page,
+# the close command, the reconciliation) renew the claim right before creating the PaymentIntent, and one Stripe call
+# is over within stripe_gateway.LONGEST_CALL, well inside a LEASE: a claim never expires under a Stripe call that can
+# still create a PaymentIntent. Shorter would risk a second PaymentIntent; longer only delays taking over from a dead
+# worker (the reconciliation looks at stuck attempts after an hour anyway).
+LEASE = timedelta(seconds=CHARGE_TIME_LIMIT + 60)
 
 
 def invoices_to_charge() -> list[int]:
@@ -59,35 +85,71 @@ def charge_invoice(invoice_id: int, *, attempt: int | None = None, on_session: b
     already and does nothing. `on_session`: the Owner is paying a past-due invoice on its pay page
     (the bank may then ask them to authenticate); otherwise the charge is made without them.
     """
-    begun = _begin_attempt(invoice_id, attempt=attempt, on_session=on_session)
-    if begun is None:
-        return None
+    with transaction.atomic():  # short: commits the attempt and our claim on it before Stripe is called
+        begun = _begin_attempt(invoice_id, attempt=attempt, on_session=on_session)
+        claim = _claim(begun[0].pk) if begun is not None else None
+    if claim is None:
+        return None  # nothing is due, or another run is charging this attempt right now
     payment, retrying = begun
-    # Only the worker holding the attempt's row lock talks to Stripe about it, until the outcome is
-    # recorded: a second worker (a duplicate task, the reconciliation) skips it rather than racing it
-    # to create a second PaymentIntent. A dead worker's lock goes with its connection, so its retry
-    # can take over (and find the PaymentIntent it may have created by its metadata). `of=self`: the
-    # invoice row stays free meanwhile.
-    with transaction.atomic():
-        claimed = (
-            Payment.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk=payment.pk, status=Payment.Status.PROCESSING)
-            .select_related("invoice")
-            .first()
+    with _released_on_error(payment.pk, claim):
+        return _charge(payment.pk, claim, retrying=retrying)
+
+
+def _charge(payment_id: int, claim: str, *, retrying: bool) -> Payment | None:
+    """Ask Stripe about the claimed attempt and record what it says (no transaction open meanwhile)."""
+    payment = Payment.objects.select_related("invoice").get(pk=payment_id)
+    intent = _intent_made_already(payment, retrying=retrying)
+    if intent is not None:
+        return _finish(payment.pk, intent, failure=_failure_of(intent), claim=claim)
+    if _earlier_attempt_settles_it(payment):
+        # Nothing reached Stripe for this attempt, and nothing is left to charge for now.
+        Payment.objects.filter(pk=payment.pk, claimed_by=claim, status=Payment.Status.PROCESSING).delete()
+        return None
+    subscription = Subscription.objects.get(team_id=payment.invoice.team_id)
+    if not subscription.payment_method_id:
+        return _finish(payment.pk, None, failure=("no_card", "There is no card on file to charge."), claim=claim)
+    if not _renew(payment.pk, claim):
+        return None  # our claim ran out and another run took the attempt over: it charges, not us
+    intent, failure = _create_intent(payment, subscription)
+    return _finish(payment.pk, intent, failure=failure, claim=claim)
+
+
+def _claim(payment_id: int) -> str | None:
+    """Claim the in-flight attempt for this run until LEASE from now; None if another run's claim is live."""
+    token = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"  # says which worker, for operators
+    now = timezone.now()
+    taken = (
+        Payment.objects.filter(pk=payment_id, status=Payment.Status.PROCESSING)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .update(claimed_by=token, claimed_until=now + LEASE)
+    )
+    return token if taken else None
+
+
+def _renew(payment_id: int, claim: str) -> bool:
+    """A full LEASE from now for our claim, taken right before the call that can create a PaymentIntent; False if
+    the claim is no longer ours."""
+    return bool(
+        Payment.objects.filter(pk=payment_id, claimed_by=claim, status=Payment.Status.PROCESSING).update(
+            claimed_until=timezone.now() + LEASE
         )
-        if claimed is None:
-            return None  # another worker is charging this attempt right now, or has just finished it
-        intent = _intent_made_already(claimed, retrying=retrying)
-        if intent is not None:
-            return _finish(claimed.pk, intent, failure=_failure_of(intent))
-        if _earlier_attempt_settles_it(claimed):
-            claimed.delete()  # nothing reached Stripe for it, and nothing is left to charge for now
-            return None
-        subscription = Subscription.objects.get(team_id=claimed.invoice.team_id)
-        if not subscription.payment_method_id:
-            return _finish(claimed.pk, None, failure=("no_card", "There is no card on file to charge."))
-        intent, failure = _create_intent(claimed, subscription)
-        return _finish(claimed.pk, intent, failure=failure)
+    )
+
+
+@contextmanager
+def _released_on_error(payment_id: int, claim: str):
+    """Release our claim if the run fails (an exception, the soft time limit), so a retry can take over at once.
+
+    Safe even if a request of ours may have reached Stripe: the run that takes over looks for its PaymentIntent
+    by metadata first, and real Stripe answers the same idempotency key with the same PaymentIntent."""
+    try:
+        yield
+    except BaseException:
+        try:
+            Payment.objects.filter(pk=payment_id, claimed_by=claim).update(claimed_by="", claimed_until=None)
+        except Exception:  # the database is unreachable too: the claim expires after LEASE instead
+            logger.exception("Could not release the claim on payment %s", payment_id)
+        raise
 
 
 def _begin_attempt(invoice_id: int, *, attempt: int | None, on_session: bool) -> tuple[Payment, bool] | None:
@@ -245,6 +307,18 @@ def _list_intents(customer: str):
     return client.v1.payment_intents.list(params={"limit": 100})
 
 
+class ReconciliationIncomplete(Exception):
+    """The reconciliation went through every attempt, but Stripe (or something else) failed on some of them."""
+
+    def __init__(self, looked_at: int, failed: list[tuple[int, str]]):
+        super().__init__(looked_at, failed)
+        self.looked_at, self.failed = looked_at, failed  # failed: (payment id, the error), each
+
+    def __str__(self):
+        named = "; ".join(f"payment {payment_id}: {error}" for payment_id, error in self.failed)
+        return f"{len(self.failed)} of {self.looked_at} payment(s) could not be reconciled: {named}"
+
+
 def reconcile(*, stuck_after=None) -> int:
     """Compare our open attempts with Stripe and fix drift (the nightly task); how many were looked at.
 
@@ -253,30 +327,62 @@ def reconcile(*, stuck_after=None) -> int:
     same attempt, which finds its PaymentIntent by metadata or creates it once. A failed attempt whose
     PaymentIntent has since succeeded (paid on-session, webhook lost) is recorded as paid. An attempt
     left in flight on an invoice paid meanwhile by another one, which never reached Stripe, is closed
-    as superseded.
+    as superseded. An attempt a live run has claimed is left to it.
+
+    One attempt that fails (Stripe doesn't know its PaymentIntent, Stripe is unreachable) is logged and the
+    others are still reconciled; ReconciliationIncomplete then names the failed ones at the end.
     """
     cutoff = timezone.now() - (STUCK_AFTER if stuck_after is None else stuck_after)
-    looked_at = 0
-    stuck = Payment.objects.filter(status=Payment.Status.PROCESSING, updated_at__lte=cutoff)
-    for payment in stuck.select_related("invoice"):
-        looked_at += 1
-        if payment.stripe_payment_intent_id:
-            record_intent(payment, stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id))
-        elif payment.invoice.status in CHARGEABLE:
-            charge_invoice(payment.invoice_id, attempt=payment.attempt)
-        elif (intent := find_intent(payment.idempotency_key, customer=_customer_of(payment))) is not None:
-            record_intent(payment, intent)
-        else:
-            _finish(payment.pk, None, failure=("superseded", "The invoice was settled by another attempt."))
+    stuck = Payment.objects.filter(status=Payment.Status.PROCESSING, updated_at__lte=cutoff).exclude(
+        claimed_until__gt=timezone.now()
+    )
     failed = Payment.objects.filter(status=Payment.Status.FAILED, invoice__status=Invoice.Status.PAST_DUE).exclude(
         stripe_payment_intent_id=""
     )
-    for payment in failed:
-        looked_at += 1
-        intent = stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
-        if intent.status == "succeeded":
-            record_intent(payment, intent)
+    looked_at, errors = 0, []
+    for attempts, reconcile_one in ((stuck, _reconcile_stuck), (failed, _reconcile_failed)):
+        for payment in attempts.select_related("invoice"):
+            looked_at += 1
+            try:
+                reconcile_one(payment)
+            except SoftTimeLimitExceeded:
+                raise  # the task's time is up: stop here, tomorrow's run goes on
+            except Exception as error:  # one bad payment must not keep the others from being reconciled
+                logger.exception("Could not reconcile payment %s of invoice %s", payment.pk, payment.invoice.number)
+                errors.append((payment.pk, f"{type(error).__name__}: {error}"))
+    if errors:
+        raise ReconciliationIncomplete(looked_at, errors)
     return looked_at
+
+
+def _reconcile_stuck(payment: Payment) -> None:
+    if payment.stripe_payment_intent_id:
+        record_intent(payment, stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id))
+    elif payment.invoice.status in CHARGEABLE:
+        charge_invoice(payment.invoice_id, attempt=payment.attempt)
+    else:
+        _close_orphan(payment)
+
+
+def _close_orphan(payment: Payment) -> None:
+    """An attempt left in flight on an invoice settled meanwhile: its PaymentIntent if one was made, else superseded."""
+    claim = _claim(payment.pk)
+    if claim is None:
+        return  # a live run holds it
+    with _released_on_error(payment.pk, claim):
+        intent = find_intent(payment.idempotency_key, customer=_customer_of(payment))
+        if intent is not None:
+            _finish(payment.pk, intent, failure=_failure_of(intent), claim=claim)
+        else:
+            _finish(
+                payment.pk, None, failure=("superseded", "The invoice was settled by another attempt."), claim=claim
+            )
+
+
+def _reconcile_failed(payment: Payment) -> None:
+    intent = stripe_client().v1.payment_intents.retrieve(payment.stripe_payment_intent_id)
+    if intent.status == "succeeded":
+        record_intent(payment, intent)
 
 
 def record_intent(payment: Payment, intent) -> Payment:
@@ -285,8 +391,9 @@ def record_intent(payment: Payment, intent) -> Payment:
 
 
 def _remember_intent(payment: Payment, intent) -> None:
+    """Note the attempt's PaymentIntent; _finish writes it down with the outcome (a run that dies before that
+    leaves it to be found by its metadata)."""
     if intent is not None and not payment.stripe_payment_intent_id:
-        Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(stripe_payment_intent_id=intent.id)
         payment.stripe_payment_intent_id = intent.id
 
 
@@ -301,17 +408,25 @@ def _failure_of(intent) -> tuple[str, str] | None:
     return "processing", ""
 
 
-def _finish(payment_id: int, intent, *, failure) -> Payment:
+def _finish(payment_id: int, intent, *, failure, claim: str | None = None) -> Payment | None:
+    """Record the attempt's outcome, forward only, in one short transaction; None if `claim` (the run's own) has
+    been taken over by another run meanwhile, which then records it instead. Without a claim (webhooks, the
+    reconciliation, the pay page's confirmation) what Stripe says is recorded whoever holds the attempt."""
+    invoice_id = Payment.objects.values_list("invoice_id", flat=True).get(pk=payment_id)
     with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)  # the invoice, then its payment (lock order)
         payment = Payment.objects.select_for_update().select_related("invoice").get(pk=payment_id)
-        invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
         # Forward only: processing → succeeded or failed, and failed → succeeded (the customer paid on-session).
         if payment.status == Payment.Status.SUCCEEDED or (payment.status == Payment.Status.FAILED and failure):
             return payment  # recorded already (another run, a duplicate or stale webhook)
+        if claim is not None and payment.status == Payment.Status.PROCESSING and payment.claimed_by != claim:
+            return None  # our claim ran out and another run took the attempt over
         if intent is not None and not payment.stripe_payment_intent_id:
             payment.stripe_payment_intent_id = intent.id
+        if claim is not None or failure is None or failure[0] != "processing":
+            payment.claimed_by, payment.claimed_until = "", None  # our run is over, or the attempt is settled
         if failure is not None and failure[0] == "processing":
-            payment.save(update_fields=["stripe_payment_intent_id", "updated_at"])
+            payment.save(update_fields=["stripe_payment_intent_id", "claimed_by", "claimed_until", "updated_at"])
             return payment  # Stripe is still working on it; a later run (or the webhook) records the outcome
         now = timezone.now()
         if failure is None:

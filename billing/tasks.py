@@ -33,7 +33,8 @@ def close_billing_periods() -> int:
 
 
 # Well under Stripe's 25-100 requests a second: each charge is about three API calls.
-@shared_task(acks_late=True, reject_on_worker_lost=True, rate_limit="5/s", time_limit=120)
+# Its hard time limit bounds how long a run can hold its claim on a payment attempt (payments.LEASE).
+@shared_task(acks_late=True, reject_on_worker_lost=True, rate_limit="5/s", time_limit=payments.CHARGE_TIME_LIMIT)
 def charge_invoice(invoice_id: int, attempt: int | None = None) -> str | None:
     payment = payments.charge_invoice(invoice_id, attempt=attempt)
     return payment.status if payment else None

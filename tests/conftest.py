@@ -78,7 +78,7 @@ def login_as(client, membership):
     return client
 
 
-def _database_url_for_subprocess(settings_dict) -> str:
+def database_url_for_subprocess(settings_dict) -> str:
     """A DATABASE_URL pointing a child process at the test database this session created."""
     if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
         return f"sqlite:///{settings_dict['NAME']}"
@@ -99,7 +99,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     from django.db import connection
 
     with django_db_blocker.unblock():
-        database_url = _database_url_for_subprocess(connection.settings_dict)
+        database_url = database_url_for_subprocess(connection.settings_dict)
     queue = f"test-{uuid.uuid4().hex[:12]}"
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
