@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint install migrate seed clean-var node-sdk
+.PHONY: run test soak lint install migrate seed clean-var node-sdk
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ run: migrate
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Mixed API traffic from many clients over several teams against the whole stack while beat runs, across a
+# period's end; then every count must agree (tests/system/test_soak.py). SOAK_SECONDS=600 by default.
+SOAK_SECONDS ?= 600
+soak: install
+	SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest tests/system/test_soak.py -s $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
