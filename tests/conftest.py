@@ -1,4 +1,5 @@
 import importlib
+import json
 import os
 import socket
 import subprocess
@@ -12,12 +13,24 @@ from urllib.parse import quote
 import pytest
 from django.apps import apps as django_apps
 from django.core.cache import cache
+from django.db import transaction
+from django.test import override_settings
 
 from accounts.roles import Role
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.factories import MembershipFactory, TeamFactory, UserFactory, run_seed_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher():
+    """Django's tests-only advice: a fast hasher. PBKDF2 takes about a second a password on this machine, and
+    nearly every test makes a user. Processes the tests start (workers, the system stack) keep the real one."""
+    fast = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    fast.enable()
+    yield
+    fast.disable()
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +48,21 @@ def _fresh_cache(request):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(scope="module")
+def seeded_demo(django_db_setup, django_db_blocker):
+    """`seed_demo` run once for a module whose tests read what it made (it takes seconds): its two outputs.
+
+    The seeding sits in a transaction kept open for the module and rolled back after it; each test's own
+    transaction is a savepoint inside it, so what a test changes (reseeding, a rotated secret) is undone
+    after that test.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        text = run_seed_demo()
+        credentials = json.loads(run_seed_demo("--json"))  # a second run, as the README's scripts do
+        yield SimpleNamespace(text=text, json=credentials)
+        transaction.set_rollback(True)
 
 
 @pytest.fixture

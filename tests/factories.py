@@ -1,5 +1,8 @@
+from io import StringIO
+
 import factory
 from allauth.account.models import EmailAddress
+from django.core.management import call_command
 
 from accounts.models import Application, Membership, Team, User
 from accounts.roles import Role
@@ -44,3 +47,10 @@ class ApplicationFactory(factory.django.DjangoModelFactory):
 
     team = factory.SubFactory(TeamFactory)
     name = factory.Sequence(lambda n: f"App {n}")
+
+
+def run_seed_demo(*args) -> str:
+    """`manage.py seed_demo` with these arguments; what it printed."""
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()

@@ -1,12 +1,10 @@
 """`manage.py seed_demo`: a demo developer a newcomer can log in as at once, safe to run repeatedly."""
 
 import json
-from io import StringIO
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user
-from django.core.management import call_command
 from django.urls import reverse
 
 from accounts import demo
@@ -14,16 +12,16 @@ from accounts.applications import rotate_client_secret
 from accounts.models import Application, ClientSecret, ManagementToken, Membership, RedirectURI, Team, User
 from accounts.roles import Role
 from accounts.selectors import application_for_management_token, verify_client_credentials
+from tests.factories import run_seed_demo
 from vehicles import demo as vehicles_demo
 from vehicles import simulator
 
-pytestmark = pytest.mark.django_db
+# `seeded_demo` (tests/conftest.py) seeds once for the module; a test that reseeds calls `seed`.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded_demo")]
 
 
 def seed(*args) -> str:
-    out = StringIO()
-    call_command("seed_demo", *args, stdout=out)
-    return out.getvalue()
+    return run_seed_demo(*args)
 
 
 def seed_json() -> dict:
@@ -31,7 +29,6 @@ def seed_json() -> dict:
 
 
 def test_it_is_idempotent(client):
-    seed()
     seed()
 
     user = User.objects.get(email=demo.DEMO_EMAIL)
@@ -49,8 +46,8 @@ def test_it_is_idempotent(client):
     assert team.audit_events.filter(action="team.created").count() == 1
 
 
-def test_it_prints_the_login_details_for_a_human():
-    output = seed()
+def test_it_prints_the_login_details_for_a_human(seeded_demo):
+    output = seeded_demo.text
 
     assert "Demo ready." in output
     assert demo.DEMO_EMAIL in output
@@ -58,8 +55,8 @@ def test_it_prints_the_login_details_for_a_human():
     assert demo.DEMO_CLIENT_ID in output
 
 
-def test_its_json_output_carries_the_demo_credentials():
-    credentials = seed_json()
+def test_its_json_output_carries_the_demo_credentials(seeded_demo):
+    credentials = seeded_demo.json
 
     assert credentials["developer"]["email"] == demo.DEMO_EMAIL
     assert credentials["developer"]["password"] == demo.DEMO_PASSWORD
@@ -75,8 +72,8 @@ def test_its_json_output_carries_the_demo_credentials():
     }
 
 
-def test_the_printed_client_secret_and_management_token_verify():
-    credentials = seed_json()
+def test_the_printed_client_secret_and_management_token_verify(seeded_demo):
+    credentials = seeded_demo.json
 
     application = verify_client_credentials(
         client_id=credentials["application"]["client_id"], client_secret=credentials["application"]["client_secret"]
@@ -88,8 +85,8 @@ def test_the_printed_client_secret_and_management_token_verify():
     assert application_for_management_token(credentials["application"]["management_token"]) == application
 
 
-def test_the_demo_developer_logs_in_through_the_login_form_and_sees_the_demo_app(client):
-    credentials = seed_json()
+def test_the_demo_developer_logs_in_through_the_login_form_and_sees_the_demo_app(client, seeded_demo):
+    credentials = seeded_demo.json
 
     response = client.post(
         reverse("account_login"),
@@ -104,7 +101,6 @@ def test_the_demo_developer_logs_in_through_the_login_form_and_sees_the_demo_app
 
 
 def test_reseeding_restores_a_changed_demo_password(client):
-    seed()
     user = User.objects.get(email=demo.DEMO_EMAIL)
     user.set_password("someone-changed-it-1")
     user.save()
@@ -119,7 +115,6 @@ def test_reseeding_restores_a_changed_demo_password(client):
 
 
 def test_reseeding_after_a_secret_rotation_prints_a_client_secret_that_verifies():
-    seed()
     owner = Membership.objects.get(team__name=demo.DEMO_TEAM)
     rotate_client_secret(actor=owner, application=Application.objects.get(team=owner.team), grace_hours=0)
 
@@ -130,9 +125,7 @@ def test_reseeding_after_a_secret_rotation_prints_a_client_secret_that_verifies(
     )
 
 
-def test_the_demo_driver_signs_in_at_the_brand_and_has_vehicles():
-    seed()
-    seed()
+def test_the_demo_driver_signs_in_at_the_brand_and_has_vehicles():  # seeded twice: plain, then --json
     owner = simulator.authenticate_owner(
         make="TESLA", email=vehicles_demo.DEMO_OWNER_EMAIL, password=vehicles_demo.DEMO_OWNER_PASSWORD, mode="live"
     )
@@ -142,7 +135,6 @@ def test_the_demo_driver_signs_in_at_the_brand_and_has_vehicles():
 
 
 def test_the_demo_staff_user_is_staff_with_a_verified_email():
-    seed()
     staff = User.objects.get(email=demo.DEMO_STAFF_EMAIL)
     assert staff.is_staff and staff.is_superuser
     assert EmailAddress.objects.get(user=staff).verified is True
@@ -153,7 +145,6 @@ def test_the_demo_team_has_three_weeks_of_real_usage_and_connected_vehicles_once
     from billing.models import UsageDaily, UsageEvent
     from vehicles.models import Connection
 
-    seed()
     team = Team.objects.get(name=demo.DEMO_TEAM, memberships__user__email=demo.DEMO_EMAIL)
     period = current_period(team.pk)
     first = (period.requests_used, UsageDaily.objects.filter(period=period).count())

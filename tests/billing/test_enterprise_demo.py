@@ -1,12 +1,9 @@
 """`manage.py seed_demo`'s Enterprise team: the demo user's second team, on an invoice-paid graduated
 contract, with last period's usage closed into an invoice with a line per tier. Safe to run repeatedly."""
 
-import json
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from accounts import demo as accounts_demo
@@ -14,15 +11,11 @@ from accounts.models import Application, Membership, Team
 from accounts.roles import Role
 from billing import demo
 from billing.models import BillingPeriod, Contract, Invoice, UsageDaily, UsageEvent
+from tests.factories import run_seed_demo
 from vehicles.models import Connection
 
-pytestmark = pytest.mark.django_db
-
-
-def seed(*args) -> str:
-    out = StringIO()
-    call_command("seed_demo", *args, stdout=out)
-    return out.getvalue()
+# `seeded_demo` (tests/conftest.py) seeds once for the module; a test that reseeds calls run_seed_demo.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded_demo")]
 
 
 def enterprise_team() -> Team:
@@ -37,8 +30,6 @@ def counts() -> dict:
 
 
 def test_the_demo_user_owns_the_enterprise_team_and_still_lands_on_demo_motors_first():
-    seed()
-
     team = enterprise_team()
     membership = Membership.objects.get(team=team)
     assert (membership.user.email, membership.role) == (accounts_demo.DEMO_EMAIL, Role.OWNER)
@@ -51,8 +42,6 @@ def test_the_demo_user_owns_the_enterprise_team_and_still_lands_on_demo_motors_f
 
 
 def test_its_contract_is_active_invoice_paid_and_graduated_from_the_first_period():
-    seed()
-
     team = enterprise_team()
     contract = Contract.objects.get(team=team)
     first = BillingPeriod.objects.filter(team=team).order_by("start").first()
@@ -69,8 +58,6 @@ def test_its_contract_is_active_invoice_paid_and_graduated_from_the_first_period
 
 
 def test_its_last_period_is_closed_with_an_invoice_line_per_tier():
-    seed()
-
     team = enterprise_team()
     closed = BillingPeriod.objects.get(team=team, status="closed")
     assert closed.requests_used == demo.DEMO_LAST_PERIOD_REQUESTS == 600
@@ -89,8 +76,6 @@ def test_its_last_period_is_closed_with_an_invoice_line_per_tier():
 
 
 def test_its_current_period_is_open_on_the_contract_with_some_usage():
-    seed()
-
     team = enterprise_team()
     current = BillingPeriod.objects.get(team=team, status="open")
     assert current.start <= timezone.now() < current.end
@@ -100,20 +85,19 @@ def test_its_current_period_is_open_on_the_contract_with_some_usage():
 
 
 def test_seeding_again_changes_nothing():
-    seed()
     before = counts()
 
-    seed()
+    run_seed_demo()
 
     assert counts() == before
     assert Contract.objects.filter(team=enterprise_team()).count() == 1
     assert Invoice.objects.filter(team=enterprise_team()).count() == 1
 
 
-def test_the_output_names_the_enterprise_team():
-    assert f"Enterprise demo team: {demo.DEMO_ENTERPRISE_TEAM} (switch team in the dashboard)" in seed()
+def test_the_output_names_the_enterprise_team(seeded_demo):
+    assert f"Enterprise demo team: {demo.DEMO_ENTERPRISE_TEAM} (switch team in the dashboard)" in seeded_demo.text
 
-    enterprise = json.loads(seed("--json"))["enterprise"]
+    enterprise = seeded_demo.json["enterprise"]
 
     invoice = Invoice.objects.get(team=enterprise_team())
     assert enterprise == {
