@@ -1,10 +1,10 @@
 """The usage API, for a team's Owners: `GET /api/v1/billing/usage` (JSON) and `GET /api/v1/billing/usage.csv`.
 
-The JSON body is billing.selectors.usage_summary, the numbers the Billing tab shows; the CSV is the
-period's UsageDaily rollup rows with readable names. Both read counters and rollups only, so each
-answers in a fixed number of queries whatever the volume. Callers authenticate with the dashboard
-session or a personal access token (accounts.authentication); another team's data is never reachable:
-the team comes from the session or the token, never from the request's parameters.
+The JSON body is billing.selectors.usage_summary of the period's billing.state: the numbers and words the
+Billing tab shows. The CSV is the period's UsageDaily rollup rows with readable names. Both read counters
+and rollups only, so each answers in a fixed number of queries whatever the volume. Callers authenticate
+with the dashboard session or a personal access token (accounts.authentication); another team's data is
+never reachable: the team comes from the session or the token, never from the request's parameters.
 """
 
 import csv
@@ -116,7 +116,8 @@ class UsageView(BillingAPIView):
     """The period's usage as JSON: plan, requests and vehicles against allowances, cents, daily counts."""
 
     def get(self, request):
-        return Response(selectors.usage_summary(self.requested_period(request)))
+        team = api_caller(request).team
+        return Response(selectors.usage_summary(selectors.period_state(team, self.requested_period(request))))
 
 
 class UsageCSVView(BillingAPIView):

@@ -15,11 +15,14 @@ class PeriodForm(forms.Form):
 
     period = forms.ChoiceField(label="Billing period")
 
-    def __init__(self, *args, periods: list[BillingPeriod], current: BillingPeriod, **kwargs):
+    def __init__(
+        self, *args, periods: list[BillingPeriod], current: BillingPeriod, current_note: str = "current", **kwargs
+    ):
+        """`current_note` marks the period holding now ("current", or "closed early": billing.state says which)."""
         super().__init__(*args, **kwargs)
         self._periods = {period_key(period): period for period in periods}
         self.fields["period"].choices = [
-            (key, _label(period, period.pk == current.pk)) for key, period in self._periods.items()
+            (key, _label(period, _note(period, current, current_note))) for key, period in self._periods.items()
         ]
 
     def clean_period(self) -> BillingPeriod:
@@ -31,9 +34,15 @@ def last_day(period: BillingPeriod) -> date:
     return (period.end - timedelta(microseconds=1)).date()
 
 
-def _label(period: BillingPeriod, is_current: bool) -> str:
+def _note(period: BillingPeriod, current: BillingPeriod, current_note: str) -> str:
+    if period.pk == current.pk:
+        return current_note
+    return "next" if period.start > current.start else ""  # opened ahead by closing the current one early
+
+
+def _label(period: BillingPeriod, note: str) -> str:
     text = f"{period.start:%-d %b %Y} – {last_day(period):%-d %b %Y}"
-    return f"{text} (current)" if is_current else text
+    return f"{text} ({note})" if note else text
 
 
 class PlanChoiceForm(forms.Form):

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing import contracts, entitlements, periods
+from billing import contracts, entitlements, periods, refusals
 from billing.models import (
     ActiveVehicle,
     BillingEvent,
@@ -40,11 +40,13 @@ ALERT_FRACTION = 0.8
 
 
 class LimitReached(Exception):
-    """A billable request the team's plan does not allow now; `code` is the BILLING error code."""
+    """A billable request the team's billing does not allow now: `refusal` says why, in the dashboard's words,
+    and `code` is the BILLING error code it answers."""
 
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
+    def __init__(self, refusal: refusals.Refusal):
+        super().__init__(refusal.code)
+        self.refusal = refusal
+        self.code = refusal.code
 
 
 @dataclass(frozen=True)
@@ -168,9 +170,17 @@ def reserve(
     """Count one billable request before the vehicle is called, or raise LimitReached (see the module docstring)."""
     now = now or timezone.now()
     period = current_period(team_id, now)
-    if period.team.subscription.status == Subscription.Status.SUSPENDED:
-        raise LimitReached("ACCOUNT_SUSPENDED")
+    # Decided from the row current_period read (no extra query): a suspension, or a period closed before its end.
+    refusal = refusals.before_counting(
+        suspended_account=period.team.subscription.status == Subscription.Status.SUSPENDED,
+        period_open=period.status == BillingPeriod.Status.OPEN,
+        end=period.end,
+    )
+    if refusal is not None and refusal.kind == refusals.SUSPENDED:
+        raise LimitReached(refusal)  # retries included: nothing is served while suspended
     try:
+        if refusal is not None:  # closed early; like a full period, it still answers a retry of a request it counted
+            raise LimitReached(refusal)
         with transaction.atomic():
             reservation = _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint, now)
     except IntegrityError:
@@ -193,8 +203,8 @@ def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint,
         .filter(Q(request_allowance__isnull=True) | Q(requests_used__lt=F("request_allowance")))
         .update(requests_used=F("requests_used") + 1, accrued_cents=F("accrued_cents") + F("unit_price_cents"))
     )
-    if not counted:
-        raise LimitReached("VEHICLE_REQUEST_LIMIT")
+    if not counted:  # the period is full (reserve refused a closed one before getting here)
+        raise LimitReached(refusals.request_limit(period.request_allowance or 0, period.end))
     # We hold the period row now: these values are the ones the UPDATE used.
     state = BillingPeriod.objects.values(
         "unit_price_cents", "contract_id", "requests_used", "request_allowance", "vehicles_active", "vehicle_allowance"
@@ -207,7 +217,7 @@ def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint,
             .update(vehicles_active=F("vehicles_active") + 1)
         )
         if not room:
-            raise LimitReached("VEHICLE_LIMIT")
+            raise LimitReached(refusals.vehicle_limit(state["vehicle_allowance"] or 0, period.end))
         ActiveVehicle.objects.create(period_id=period.pk, vehicle_id=vehicle_id, first_request_at=now)
         activated = True
     price, contract_key = state["unit_price_cents"], state["contract_id"] or 0

@@ -12,7 +12,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Application, Team
-from billing import closing, contracts, rating
+from billing import closing, contracts, entitlements, rating, state
 from billing.metering import current_period, subscription_for
 from billing.models import (
     BillingEvent,
@@ -53,6 +53,21 @@ def open_period(team: Team, now: datetime | None = None) -> BillingPeriod:
     """The period holding now, opened if needed, with its plan."""
     period = current_period(team.pk, now)
     return BillingPeriod.objects.select_related("plan").get(pk=period.pk)
+
+
+def period_state(team: Team, period: BillingPeriod, now: datetime | None = None) -> state.BillingState:
+    """The state of one of the team's periods; for the one holding now, with its subscription and active grant."""
+    now = now or timezone.now()
+    if not period.start <= now < period.end:
+        return state.billing_state(period, now=now)
+    grant = entitlements.active_grant(team.pk, now) if period.contract_id is None else None  # one or neither
+    return state.billing_state(period, now=now, subscription=subscription_for(team.pk), grant=grant)
+
+
+def current_state(team: Team, now: datetime | None = None) -> state.BillingState:
+    """The state of the team's period holding now (opened if needed): what the Overview and Garage tab show."""
+    now = now or timezone.now()
+    return period_state(team, open_period(team, now), now)
 
 
 def periods_and_current(team: Team, now: datetime) -> tuple[list[BillingPeriod], BillingPeriod]:
@@ -111,29 +126,31 @@ def _more_at_pace(period: BillingPeriod, counted: int, *, since: datetime, until
     return more
 
 
-def usage_summary(period: BillingPeriod, now: datetime | None = None) -> dict:
-    """The usage API's JSON body (and the Billing tab's numbers) for one period.
+def usage_summary(billing_state: state.BillingState) -> dict:
+    """The usage API's JSON body (and the Billing tab's numbers) for one period, in the given state.
 
     Under an Enterprise contract the counters accrue nothing (its requests are counted at 0 and priced
     by its tiers at close), so for a period with contract requests (or a contract in force)
     `accrued_cents` is what billing.rating makes of the usage so far: the per-request lines plus the
     contract's tiers, *without* the monthly minimum's top-up (the invoice adds it at close, pro-rated),
     and `projected_cents` prices the contract requests the rest of the period would bring at today's
-    pace by the tiers, with the minimum the contract owes for its share of the period.
+    pace by the tiers, with the minimum the contract owes for its share of the period. Only a live period
+    (holding now and open) has a projection: an ended one, or one closed early, is what it accrued.
     """
-    now = now or timezone.now()
-    current = period.start <= now < period.end
-    days = daily_usage(period, until=now.date() if current else None)
+    period, now = billing_state.period, billing_state.as_of
+    live = billing_state.is_live
+    days = daily_usage(period, until=now.date() if billing_state.is_current else None)
     if period.contract_id is not None or any(day.under_contract for day in days):
-        accrued, projected = contract_period_cents(period, now if current else None)
+        accrued, projected = contract_period_cents(period, now if live else None)
     else:
         accrued = period.accrued_cents
-        projected = projected_cents(period, now) if current else period.accrued_cents
+        projected = projected_cents(period, now) if live else period.accrued_cents
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "plan": period.plan.code,
-        "requests": {"used": period.requests_used, "allowance": period.request_allowance},
-        "vehicles": {"active": period.vehicles_active, "allowance": period.vehicle_allowance},
+        "state": billing_state.as_json(),
+        "requests": {"used": billing_state.requests.used, "allowance": billing_state.requests.allowance},
+        "vehicles": {"active": billing_state.vehicles.used, "allowance": billing_state.vehicles.allowance},
         "accrued_cents": accrued,
         "projected_cents": projected,
         "daily": [{"date": d.day.isoformat(), "billable": d.billable, "non_billable": d.non_billable} for d in days],

@@ -5,7 +5,7 @@ the tab costs a fixed number of queries whatever the volume.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,10 +16,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import team_member_required
 from accounts.roles import Perm
-from billing import entitlements, selectors, services
+from billing import entitlements, selectors, services, state
 from billing.charts import daily_chart
 from billing.forms import PeriodForm, PlanChoiceForm, last_day, period_key
-from billing.models import BillingEvent, BillingPeriod, Invoice, Plan, Subscription, UsageAlert
+from billing.models import BillingEvent, Invoice, Plan, Subscription, UsageAlert
 
 BREAKDOWN_ROWS = 10  # per table; the CSV export has them all
 HISTORY_ROWS = 15
@@ -56,17 +56,21 @@ def plan_option(plan: Plan, subscription: Subscription, *, under_contract: bool 
 def billing_overview(request):
     team, now = request.team, timezone.now()
     periods, current = selectors.periods_and_current(team, now)
+    subscription = selectors.current_subscription(team)
+    contract = selectors.live_contract(team)
+    grant = entitlements.active_grant(team.pk, now) if contract is None else None  # a team has one or neither
+    current_state = state.billing_state(current, now=now, subscription=subscription, grant=grant)
+    picker = {"periods": periods, "current": current, "current_note": current_state.picker_note}
     if "period" in request.GET:
-        form = PeriodForm(request.GET, periods=periods, current=current)
+        form = PeriodForm(request.GET, **picker)
         if not form.is_valid():
             raise Http404("This team has no billing period starting on that day.")
         period = form.cleaned_data["period"]
     else:
-        form = PeriodForm(initial={"period": period_key(current)}, periods=periods, current=current)
+        form = PeriodForm(initial={"period": period_key(current)}, **picker)
         period = current
-    subscription = selectors.current_subscription(team)
-    contract = selectors.live_contract(team)
     plans = list(selectors.public_plans())
+    shown_state = current_state if period.pk == current.pk else state.billing_state(period, now=now)
     context = {
         "subscription": subscription,
         "contract_summary": selectors.contract_summary(team, current, now, contract=contract, subscription=subscription)
@@ -78,11 +82,8 @@ def billing_overview(request):
         "history": _history(selectors.billing_history(team, limit=HISTORY_ROWS), plans),
         **_invoices(team),
         "sales_email": settings.SALES_EMAIL,
-        "grant": entitlements.active_grant(team.pk, now) if contract is None else None,  # a team has one or neither
-        "grant_remaining": max(current.request_allowance - current.requests_used, 0)
-        if current.request_allowance is not None
-        else None,
-        **_period_context(period, now),
+        "current_state": current_state,
+        **_period_context(shown_state),
     }
     return render(request, "billing/billing.html", context)
 
@@ -98,19 +99,17 @@ def _invoices(team) -> dict:
     return {"invoices": invoices, "transfer_instructions": instructions}
 
 
-def _period_context(period: BillingPeriod, now: datetime) -> dict:
-    summary = selectors.usage_summary(period, now)  # the numbers /api/v1/billing/usage answers too
-    is_current = period.start <= now < period.end
+def _period_context(period_state: state.BillingState) -> dict:
+    period = period_state.period
+    summary = selectors.usage_summary(period_state)  # the numbers /api/v1/billing/usage answers too
     days = [(date.fromisoformat(d["date"]), d["billable"], d["non_billable"]) for d in summary["daily"]]
     chart = daily_chart(days, slots=(last_day(period) - period.start.date()).days + 1)
     has_usage = bool(period.requests_used or chart.total_billable or chart.total_non_billable)
     context = {
         "period": period,
+        "period_state": period_state,
         "period_last_day": last_day(period),
-        "is_current": is_current,
-        "days_left": (period.end.date() - now.date()).days if is_current else None,
-        "requests": _meter(period.requests_used, period.request_allowance),
-        "vehicles": _meter(period.vehicles_active, period.vehicle_allowance),
+        "is_current": period_state.is_current,
         "accrued_cents": summary["accrued_cents"],
         "projected_cents": summary["projected_cents"],
         "chart": chart,
@@ -126,11 +125,6 @@ def _period_context(period: BillingPeriod, now: datetime) -> dict:
             context[name] = rows[:BREAKDOWN_ROWS]
             context[f"{name}_more"] = max(len(rows) - BREAKDOWN_ROWS, 0)
     return context
-
-
-def _meter(used: int, allowance: int | None) -> dict:
-    percent = min(100, used * 100 // allowance) if allowance else None
-    return {"used": used, "allowance": allowance, "percent": percent}
 
 
 def _history(events: list[BillingEvent], plans: list[Plan]) -> list[dict]:

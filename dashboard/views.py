@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from accounts import selectors
 from accounts.decorators import team_member_required
 from accounts.roles import Perm, role_can
-from billing.selectors import accrued_cents, open_period
+from billing.selectors import accrued_cents, current_state
 
 
 def home(request):
@@ -28,11 +28,11 @@ def overview(request):
         "audit_events": selectors.recent_audit_events(team, limit=8)
         if role_can(request.membership.role, Perm.VIEW_AUDIT_LOG)
         else None,
-        # Billing numbers are for Owners only (DESIGN §8); other roles see no usage card.
-        "usage_period": open_period(team) if role_can(request.membership.role, Perm.MANAGE_BILLING) else None,
+        # Billing numbers are for Owners only; other roles see no usage card.
+        "usage_state": current_state(team) if role_can(request.membership.role, Perm.MANAGE_BILLING) else None,
     }
-    if context["usage_period"] is not None:
-        context["usage_accrued_cents"] = accrued_cents(context["usage_period"])
+    if context["usage_state"] is not None:
+        context["usage_accrued_cents"] = accrued_cents(context["usage_state"].period)
     return render(request, "dashboard/overview.html", context)
 
 

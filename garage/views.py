@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import team_member_required
 from accounts.roles import Perm, role_can
-from billing.metering import current_period
+from billing.selectors import current_state
 from garage import services
 from garage.forms import GarageApplicationForm
 from garage.models import GarageApplication, ProgramDetails
@@ -115,18 +115,14 @@ def page_state(application: GarageApplication | None, reason: str | None) -> str
 
 
 def _grant_context(team, application: GarageApplication) -> dict:
-    grant = application.grant
-    period = current_period(team.pk)
-    used, allowance = period.requests_used, period.request_allowance
+    """The grant, and this period's state in the words and numbers the Billing tab shows (billing.state)."""
+    grant, billing_state = application.grant, current_state(team)
     return {
         "grant": grant,
-        "period": period,
-        "requests": {
-            "used": used,
-            "allowance": allowance,
-            "percent": min(100, used * 100 // allowance) if allowance else None,
-        },
-        "requests_left": max(allowance - used, 0) if allowance is not None else None,
+        # What the grant gives this team a period: never less than its plan's (billing.entitlements).
+        "grant_terms": billing_state.grant_terms
+        or {"request_allowance": grant.request_allowance, "vehicle_allowance": grant.vehicle_allowance},
+        "billing_state": billing_state,
         "program": ProgramDetails.current(),
     }
 

@@ -56,8 +56,10 @@ ERRORS: dict[tuple[str, str | None], tuple[int, str, str | None]] = {
     ),
     ("BILLING", "VEHICLE_REQUEST_LIMIT"): (
         430,
-        "You have used all the API requests your plan allows in the current billing period. Please log into the "
-        "Ignition dashboard and visit the Billing tab to upgrade or learn more.",
+        # Both reasons a period takes no more billable requests answer this code: its allowance is used up, or it
+        # was closed early; billing.refusals gives each refusal its own description, this is the fallback.
+        "No more billable API requests are allowed in the current billing period. Please log into the Ignition "
+        "dashboard and visit the Billing tab to learn more.",
         "CONTACT_SUPPORT",
     ),
     ("BILLING", "ACCOUNT_SUSPENDED"): (

@@ -4,12 +4,16 @@ from decimal import Decimal
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.roles import Perm, role_can
+from billing import refusals
 from billing.forms import last_day
 from billing.metering import alert_threshold
-from billing.models import Invoice, Subscription, UsageAlert
+from billing.models import BillingPeriod, Invoice, Subscription, UsageAlert
+
+ALERTS = (UsageAlert.Kind.REQUESTS_80, UsageAlert.Kind.REQUESTS_100, UsageAlert.Kind.VEHICLES_100)
 
 register = template.Library()
 
@@ -71,26 +75,33 @@ def account_banners(team_id: int) -> list[dict]:
         return []
     invoice = Invoice.objects.filter(team_id=team_id, status=Invoice.Status.PAST_DUE).order_by("issued_at").first()
     if status == Subscription.Status.SUSPENDED:
-        return [{"level": "error", "kind": "suspended", "invoice": invoice}]
+        return [{"level": "error", "kind": "suspended", "refusal": refusals.suspended(), "invoice": invoice}]
     return [{"level": "warning", "kind": "past_due", "invoice": invoice}]
 
 
 def usage_banners(team_id: int, now=None) -> list[dict]:
-    """The alerts of the team's current period whose condition still holds (an upgrade lifts a 100% alert)."""
+    """The team's period holding now: closed early, or its usage alerts whose condition still holds (an upgrade
+    lifts a 100% alert). One query; the words are billing.refusals', as on the Billing tab and the API's 430s."""
     now = now or timezone.now()
-    alerts = UsageAlert.objects.filter(
-        period__team_id=team_id, period__start__lte=now, period__end__gt=now
-    ).select_related("period")
-    kinds = {alert.kind: alert.period for alert in alerts}
+    period = (
+        BillingPeriod.objects.filter(team_id=team_id, start__lte=now, end__gt=now)
+        .annotate(**{kind: Exists(UsageAlert.objects.filter(period=OuterRef("pk"), kind=kind)) for kind in ALERTS})
+        .first()
+    )
+    if period is None:
+        return []
+    if period.status != BillingPeriod.Status.OPEN:
+        return [{"level": "error", "kind": "closed_early", "refusal": refusals.closed_early(period.end)}]
     banners = []
-    period = kinds.get(UsageAlert.Kind.REQUESTS_100) or kinds.get(UsageAlert.Kind.REQUESTS_80)
-    if period is not None and period.request_allowance:
-        used, limit = period.requests_used, period.request_allowance
+    used, limit = period.requests_used, period.request_allowance
+    if limit and (period.requests_100 or period.requests_80):
         if used >= limit:
-            banners.append({"level": "error", "kind": "requests_100", "period": period})
+            refusal = refusals.request_limit(limit, period.end)
+            banners.append({"level": "error", "kind": "requests_100", "refusal": refusal})
         elif used >= alert_threshold(limit):
             banners.append({"level": "warning", "kind": "requests_80", "period": period})
-    period = kinds.get(UsageAlert.Kind.VEHICLES_100)
-    if period is not None and period.vehicle_allowance and period.vehicles_active >= period.vehicle_allowance:
-        banners.append({"level": "error", "kind": "vehicles_100", "period": period})
+    active, vehicles = period.vehicles_active, period.vehicle_allowance
+    if period.vehicles_100 and vehicles and active >= vehicles:
+        refusal = refusals.vehicle_limit(vehicles, period.end)
+        banners.append({"level": "error", "kind": "vehicles_100", "refusal": refusal})
     return banners

@@ -554,7 +554,10 @@ def test_at_the_allowance_the_banner_says_billable_requests_are_refused_until_th
 
     html = page(owner_client, reverse("overview"))
 
-    assert f"Billable requests are refused until {period.end:%-d %B %Y, %H:%M} UTC or you upgrade" in html
+    assert (
+        f"Billable requests are refused until the next period starts on {period.end:%-d %B %Y, %H:%M} UTC, "
+        "or until your allowance is raised." in html
+    )
     assert "80%" not in html
     assert "Requests to other vehicles are refused" in html
 

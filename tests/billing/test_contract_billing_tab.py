@@ -269,7 +269,7 @@ def test_the_projection_prices_the_contract_requests_at_the_current_pace_by_the_
     with time_machine.travel(now, tick=False):
         count_billable_requests(team, 20)
         period.refresh_from_db()
-        summary = selectors.usage_summary(BillingPeriod.objects.select_related("plan").get(pk=period.pk), now)
+        summary = selectors.usage_summary(selectors.period_state(team, selectors.open_period(team, now), now))
 
     expected = 20 + 20 * 21 // 10  # 21 days left in March at 2 a day: 62 requests
     assert summary["accrued_cents"] == 10 * 12 + 10 * 9
@@ -282,7 +282,7 @@ def test_the_projection_stays_within_the_contracts_allowance(team):
     now = period.start + timedelta(days=10)
     with time_machine.travel(now, tick=False):
         count_billable_requests(team, 20)
-        summary = selectors.usage_summary(BillingPeriod.objects.select_related("plan").get(pk=period.pk), now)
+        summary = selectors.usage_summary(selectors.period_state(team, selectors.open_period(team, now), now))
 
     assert summary["projected_cents"] == 10 * 12 + 20 * 9  # 30 requests at most
 

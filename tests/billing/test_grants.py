@@ -129,7 +129,7 @@ def test_the_billing_tab_shows_the_grant_and_what_remains(owner_membership, clie
 
     assert f"Garage grant until {grant.ends_at:%-d %B %Y}:" in page
     assert "2,000 billable requests a period across 20 vehicles, free of charge" in page
-    assert "This period: 1,970 of 2,000 free requests remain." in page
+    assert "1,970 of 2,000 free billable requests left this period under your Garage grant." in page
     grants.end_grant(grant.pk)
     assert "Garage grant until" not in client.get("/billing/").content.decode()
 

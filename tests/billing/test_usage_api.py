@@ -115,6 +115,14 @@ def test_the_current_period_is_answered_from_real_api_calls(team, secret):
     assert body == {
         "period": {"start": "2025-03-01T00:00:00+00:00", "end": "2025-04-01T00:00:00+00:00"},
         "plan": "free",
+        "state": {
+            "kind": "open",
+            "terms": "plan",
+            "message": "96 of 100 billable requests left this period.",
+            "days_left": 29,
+            "error": None,
+            "new_vehicle_error": None,
+        },
         "requests": {"used": 4, "allowance": 100},
         "vehicles": {"active": 2, "allowance": 5},
         "accrued_cents": 0,

@@ -255,7 +255,8 @@ def test_an_accepted_team_sees_its_grant_what_remains_and_the_program(owner_clie
     assert f'<dd id="grant-requests">{grant.request_allowance:,}</dd>' in page
     assert f'<dd id="grant-vehicles">{grant.vehicle_allowance}</dd>' in page
     assert f"{grant.ends_at:%-d %B %Y}" in page
-    assert f'<strong id="requests-left">{grant.request_allowance - 1_234:,}</strong>' in page
+    left = f"{grant.request_allowance - 1_234:,} of {grant.request_allowance:,} free billable requests left this period"
+    assert f'<p id="grant-state" class="period-state">{left} under your Garage grant.</p>' in page
     assert SUPPORT in page and "https://cal.ignition.example/garage" in page and "FLEET-42" in page
     assert staff.email not in page
 

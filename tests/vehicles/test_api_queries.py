@@ -10,6 +10,7 @@ The rate limits still run, on an in-memory cache (see the in_memory_cache fixtur
 
 import pytest
 
+from billing.models import BillingPeriod
 from tests.vehicles.api_helpers import request
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_memory_cache")]
@@ -104,3 +105,20 @@ def test_management_endpoints(client, api, management, django_assert_num_queries
     # auth, select, update, and the savepoint pair of the transaction inside the test's own
     with django_assert_num_queries(5 + FREE):
         request(client, "DELETE", f"/v2.0/management/connections?user_id={api.owner.public_id}", headers=management)
+
+
+# token, connection, period, then the failure's rollup (period, UPDATE); and, before the retry check (an EXISTS of
+# the request's usage event), a full period tries the conditional UPDATE in a savepoint (4) and checks its 100% alert
+REFUSED_FULL = 3 + 4 + 1 + 1 + 2
+REFUSED_CLOSED_EARLY = 3 + 1 + 2  # decided from the period row already read: its status
+
+
+@pytest.mark.parametrize(("why", "budget"), [("full", REFUSED_FULL), ("closed early", REFUSED_CLOSED_EARLY)])
+def test_a_refusal_costs_fewer_statements_than_a_billable_read(client, api, why, budget, django_assert_num_queries):
+    """A period closed early (time travel) is refused from the row the hot path reads anyway: no extra query."""
+    request(client, "GET", api.base + "/odometer", token=api.token)  # opens the period and the rollup rows
+    changes = {"status": "closed"} if why == "closed early" else {"requests_used": 100}
+    BillingPeriod.objects.filter(team=api.team).update(**changes)
+    request(client, "GET", api.base + "/odometer", token=api.token)  # the failure's rollup row
+    with django_assert_num_queries(budget):
+        assert request(client, "GET", api.base + "/odometer", token=api.token).status_code == 430

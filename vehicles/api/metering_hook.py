@@ -41,7 +41,7 @@ def classify(endpoint: str, method: str) -> bool:
 
 
 def reserve(*, request_id: str, team_id: int, application_id: int, vehicle_id: int, endpoint: str):
-    """Count the request before the vehicle is called, or raise 430 BILLING:<limit>."""
+    """Count the request before the vehicle is called, or raise 430 BILLING:<limit> in the dashboard's words."""
     try:
         return metering.reserve(
             request_id=request_id,
@@ -51,7 +51,7 @@ def reserve(*, request_id: str, team_id: int, application_id: int, vehicle_id: i
             endpoint=endpoint,
         )
     except metering.LimitReached as limit:
-        raise ApiError("BILLING", limit.code) from limit
+        raise ApiError("BILLING", limit.code, description=limit.refusal.api_description) from limit
 
 
 def release(reservation) -> None:
