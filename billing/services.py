@@ -92,10 +92,11 @@ def _upgrade(actor: Membership, subscription: Subscription, period: BillingPerio
     subscription.plan, subscription.pending_plan, subscription.pending_at = target, None, None
     subscription.save(update_fields=["plan", "pending_plan", "pending_at", "updated_at"])
     terms = entitlements.terms_for(target, entitlements.active_grant(period.team_id, timezone.now()))  # a grant stays
-    period.plan = target
-    for field, value in terms.items():
-        setattr(period, field, value)
-    period.save(update_fields=["plan", *terms])
+    if period.status == BillingPeriod.Status.OPEN:  # one closed early (time travel) keeps the terms it was invoiced on
+        period.plan = target
+        for field, value in terms.items():
+            setattr(period, field, value)
+        period.save(update_fields=["plan", *terms])
     # A next period opened a moment ago (the rollover racing this switch) takes the new plan too.
     BillingPeriod.objects.filter(
         team_id=period.team_id, start__gt=period.start, status=BillingPeriod.Status.OPEN

@@ -371,3 +371,23 @@ def test_pay_as_you_go_at_its_limit(owner_membership, team):
         f"next period starts on {starts(period.end)}, or until your allowance is raised.",
         error="VEHICLE_REQUEST_LIMIT",
     )
+
+
+def test_upgrading_in_a_period_closed_early_applies_from_the_next_period_and_says_so(owner_membership, team, client):
+    """The plan-switch page promised "for the rest of this period" for a period already invoiced, and the upgrade
+    rewrote that closed period's terms."""
+    count_billable_requests(team, 40)
+    period = close_early(team)
+    Subscription.objects.filter(team_id=team.pk).update(card_on_file=True)  # cards: test_cards.py
+    login_as(client, owner_membership)
+
+    page = html_lib.unescape(client.get(reverse("billing_plan_switch") + "?plan=payg").content.decode())
+    assert "for the rest of this period" not in page
+    assert f"the upgrade applies from the next period, which starts on {period.end:%-d %B %Y}, 00:00 UTC" in page
+
+    client.post(reverse("billing_plan_switch"), {"plan": "payg"})
+
+    period.refresh_from_db()
+    following = BillingPeriod.objects.get(team=team, start=period.end)
+    assert (period.plan.code, period.request_allowance, period.unit_price_cents) == ("free", 100, 0)
+    assert (following.plan.code, following.request_allowance, following.unit_price_cents) == ("payg", 2_000, 15)
