@@ -321,7 +321,9 @@ _REAL_STRIPE_JS = "https://js.stripe.com/v3/"
 STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or (
     _REAL_STRIPE_JS if STRIPE_API_BASE == "https://api.stripe.com" else f"{STRIPE_API_BASE}/js.stripe.com/v3/"
 )
-STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_localstripe"
+# localstripe's signing secret is public: it is the default only while localstripe is in use. With a real key
+# and no secret this is empty, which the webhook refuses and system check ignition.E001 reports (dashboard/checks.py).
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or ("" if _USING_REAL_STRIPE else "whsec_localstripe")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
