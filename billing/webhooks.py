@@ -7,6 +7,7 @@ only moves a payment forward (processing → succeeded or failed). So duplicates
 events are harmless. localstripe signs its webhooks like Stripe (`/_config/webhooks/...`).
 """
 
+import json
 import logging
 
 import stripe
@@ -27,19 +28,49 @@ class ForgedEvent(Exception):
     """The body or its signature is not Stripe's."""
 
 
+class MalformedEvent(Exception):
+    """Signed with our secret, but the body is not a Stripe event object."""
+
+
 def receive(payload: bytes, signature_header: str | None) -> StripeEvent | None:
-    """Verify, store once and handle an event; None for a duplicate; ForgedEvent for a bad signature."""
+    """Verify, store once and handle an event; None for a duplicate.
+
+    ForgedEvent for a bad signature, MalformedEvent for a signed body that is no event; neither stores anything.
+    """
     try:
-        event = stripe.Webhook.construct_event(payload, signature_header, settings.STRIPE_WEBHOOK_SECRET)
-    except (ValueError, stripe.SignatureVerificationError) as exc:
+        stripe.WebhookSignature.verify_header(
+            payload, signature_header, settings.STRIPE_WEBHOOK_SECRET, stripe.Webhook.DEFAULT_TOLERANCE
+        )
+    except (ValueError, stripe.SignatureVerificationError) as exc:  # ValueError: a body that is not UTF-8
         raise ForgedEvent(str(exc)) from exc
+    event = parse_event(payload)
     try:
         with transaction.atomic():
-            stored = StripeEvent.objects.create(event_id=event.id, type=event.type, payload=event.to_dict())
+            stored = StripeEvent.objects.create(event_id=event["id"], type=event["type"], payload=event)
     except IntegrityError:
         return None  # delivered before: already handled
     handle(stored)
     return stored
+
+
+def parse_event(payload: bytes) -> dict:
+    """The event object of a verified body, checked for what storing and handling it read; else MalformedEvent."""
+    try:
+        event = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedEvent("the body is not JSON") from exc
+    if not isinstance(event, dict):
+        raise MalformedEvent("the body is not a JSON object")
+    for key, column in (("id", "event_id"), ("type", "type")):
+        max_length = StripeEvent._meta.get_field(column).max_length
+        if not isinstance(event.get(key), str) or not 0 < len(event[key]) <= max_length:
+            raise MalformedEvent(f"'{key}' is not a string of 1 to {max_length} characters")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise MalformedEvent("'data.object' is not an object")
+    if event["type"] in PAYMENT_EVENTS and not isinstance(data["object"].get("id"), str):
+        raise MalformedEvent("'data.object.id' of a payment event is not a string")
+    return event
 
 
 def handle(stored: StripeEvent) -> None:

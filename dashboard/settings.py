@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 import dj_email_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "django_celery_beat",
+    "csp",
     "dashboard.apps.DashboardConfig",
     "accounts",
     "billing",
@@ -91,6 +93,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "dashboard.csp.ContentSecurityPolicyMiddleware",  # after WhiteNoise: static files need no policy
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -283,6 +286,22 @@ SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", not DEBUG)
 if envbool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp; docs/configuration.md): our own files only, nothing inline, no eval.
+# dashboard.csp adds Stripe.js's origins (from STRIPE_JS_URL) to script-src, frame-src and connect-src.
+# No form-action: Connect's consent form ends in a redirect to the application's own redirect URI.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # allauth's TOTP QR code, Swagger UI's icons
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],  # as X_FRAME_OPTIONS
+    },
+    "EXCLUDE_URL_PREFIXES": ["/v2.0/"],  # the vehicle API answers JSON, never a page: keep its hot path lean
+}
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -354,7 +373,9 @@ _REAL_STRIPE_JS = "https://js.stripe.com/v3/"
 STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or (
     _REAL_STRIPE_JS if STRIPE_API_BASE == "https://api.stripe.com" else f"{STRIPE_API_BASE}/js.stripe.com/v3/"
 )
-STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or "whsec_localstripe"
+# localstripe's signing secret is public: it is the default only while localstripe is in use. With a real key
+# and no secret this is empty, which the webhook refuses and system check ignition.E001 reports (dashboard/checks.py).
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or ("" if _USING_REAL_STRIPE else "whsec_localstripe")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -37,7 +37,11 @@ def deliver(client, settings, event_type: str, intent_id: str, *, event_id=None,
         "id": event_id or f"evt_{uuid.uuid4().hex[:14]}", "object": "event", "type": event_type,
         "data": {"object": {"id": intent_id, "object": "payment_intent"}},
     }).encode()  # fmt: skip
-    signature = signed(body, secret or settings.STRIPE_WEBHOOK_SECRET)
+    return post_signed(client, body, secret or settings.STRIPE_WEBHOOK_SECRET)
+
+
+def post_signed(client, body: bytes, secret: str):
+    signature = signed(body, secret)
     return client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
 
 
@@ -97,6 +101,13 @@ def test_a_forged_event_is_rejected_and_not_stored(client, settings, secret, cap
     assert "Rejected a Stripe webhook" in caplog.text
 
 
+def test_without_a_signing_secret_no_event_is_accepted(client, settings):
+    """Real Stripe with no STRIPE_WEBHOOK_SECRET (ignition.E001) leaves it empty: a body "signed" with it is refused."""
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    assert post_signed(client, an_event(), "").status_code == 400
+    assert not StripeEvent.objects.exists()
+
+
 def test_an_unsigned_body_is_rejected(client):
     assert client.post(URL, data=b"{}", content_type="application/json").status_code == 400
     assert client.get(URL).status_code == 405
@@ -105,3 +116,36 @@ def test_an_unsigned_body_is_rejected(client):
 def test_an_event_for_an_intent_that_is_not_ours_is_kept_without_harm(client, settings):
     assert deliver(client, settings, "customer.created", "cus_nothing").status_code == 200
     assert StripeEvent.objects.get().error == ""
+
+
+def an_event(**changes) -> bytes:
+    event = {"id": "evt_shape", "object": "event", "type": "payment_intent.succeeded",
+             "data": {"object": {"id": "pi_shape", "object": "payment_intent"}}}  # fmt: skip
+    return json.dumps({**event, **changes}).encode()
+
+
+NOT_EVENTS = {
+    "a list": b"[1]",
+    "an empty object": b"{}",
+    "a string": b'"x"',
+    "not JSON": b"{not json",
+    "an event without data.object": an_event(data={}),
+    "an event whose data.object is a string": an_event(data={"object": "pi_123"}),
+    "an event whose data is a list": an_event(data=[1]),
+    "an event whose id is a number": an_event(id=42),
+    "an event whose id is too long": an_event(id="evt_" + "x" * 300),
+    "an event without a type": an_event(type=None),
+    "a payment event whose object has no id": an_event(data={"object": {"object": "payment_intent"}}),
+}
+
+
+@pytest.mark.parametrize("body", NOT_EVENTS.values(), ids=NOT_EVENTS.keys())
+def test_a_signed_body_that_is_not_an_event_answers_400_in_plain_text_and_stores_nothing(client, settings, body):
+    client.raise_request_exception = False  # a 500 shows as a 500 here, as Stripe would see it
+
+    response = post_signed(client, body, settings.STRIPE_WEBHOOK_SECRET)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode().startswith("Not a Stripe event: ")
+    assert not StripeEvent.objects.exists()

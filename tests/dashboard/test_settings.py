@@ -119,30 +119,61 @@ def test_it_rejects_a_malformed_boolean():
     assert "DEBUG must be a boolean" in result.stderr
 
 
-@pytest.mark.parametrize("debug", ["0", "false"])
-def test_check_deploy_passes_with_production_settings(debug):
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
-    env.update(DEBUG=debug, SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="ignition.example.com")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+def manage_py_check(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """`manage.py check ARGS` as an operator runs it: a fresh process whose environment is the deploy's."""
+    clean = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args],
+        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+def production(**env: str) -> dict:
+    return {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "ignition.example.com", **env}
+
+
+REAL_STRIPE = {"STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_PUBLISHABLE_KEY": "pk_live_abc"}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [production(), production(DEBUG="false"), production(**REAL_STRIPE, STRIPE_WEBHOOK_SECRET="whsec_abc")],
+    ids=["DEBUG=0", "DEBUG=false", "real Stripe"],
+)
+def test_check_deploy_passes_with_production_settings(env):
+    result = manage_py_check("--deploy", "--fail-level", "WARNING", **env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_check_deploy_fails_when_https_is_switched_off():
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
-    env.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="x.example", SECURE_SSL_REDIRECT="0")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = manage_py_check("--deploy", "--fail-level", "WARNING", **production(SECURE_SSL_REDIRECT="0"))
     assert result.returncode != 0
     assert "security.W008" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("extra", [{}, {"DEBUG": "1"}], ids=["production", "debug"])
+def test_checks_refuse_real_stripe_without_a_webhook_secret(extra):
+    """localstripe's public signing secret is no fallback for real Stripe: check (and so migrate and
+    runserver) and check --deploy stop with ignition.E001 and say what to set."""
+    for args in (["--deploy"], []):
+        result = manage_py_check(*args, **production(**REAL_STRIPE, **extra))
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert "ignition.E001" in output
+        assert "STRIPE_WEBHOOK_SECRET is not set" in output
+        assert "HINT: Set STRIPE_WEBHOOK_SECRET to the signing secret" in output
+
+
+def test_the_zero_config_default_passes_the_checks_with_localstripe():
+    result = manage_py_check()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+    assert settings_with_env()["stripe_webhook_secret"] == "whsec_localstripe"
 
 
 def test_a_real_stripe_key_alone_points_the_sdk_at_stripe():
     s = settings_with_env(STRIPE_SECRET_KEY="sk_live_only", STRIPE_PUBLISHABLE_KEY="pk_live_only")
     assert s["stripe_api_base"] == "https://api.stripe.com"
     assert s["stripe_js"] == "https://js.stripe.com/v3/"
+    assert s["stripe_webhook_secret"] == ""  # not localstripe's public one: see ignition.E001
