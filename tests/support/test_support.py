@@ -190,6 +190,17 @@ def test_an_email_ticket_without_subject_or_body_gives_field_errors(owner_client
     assert not Ticket.objects.exists()
 
 
+def test_a_subject_with_a_carriage_return_is_a_form_error_and_nothing_is_stored(owner_client, send_queued_emails):
+    response = owner_client.post(URL, {"channel": "email", "subject": "Help\rBcc: x@evil.example", "body": "Hi"})
+
+    assert response.status_code == 200
+    assert response.context["forms"]["email"].errors == {
+        "subject": ["Use one line of text, without line breaks, tabs or other control characters."]
+    }
+    assert not Ticket.objects.exists()
+    assert send_queued_emails() == 0 and mail.outbox == []
+
+
 def test_a_reply_to_a_ticket_whose_subject_has_a_carriage_return_is_emailed_on_one_line(
     membership, owner, send_queued_emails
 ):
