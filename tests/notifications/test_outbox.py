@@ -143,6 +143,8 @@ def test_it_gives_up_after_the_last_attempt_and_staff_send_it_again(mail_server_
     client.force_login(staff)
     changelist = reverse("admin:notifications_outboundemail_changelist")
     assert "Failed" in client.get(changelist).content.decode()
+    assert list(client.get(changelist, {"q": "ADA@example"}).context["cl"].result_list) == [email]  # by recipient
+    assert list(client.get(changelist, {"q": "bob@example"}).context["cl"].result_list) == []
     response = client.post(changelist, {"action": "send_again", "_selected_action": [email.pk]}, follow=True)
 
     assert "Queued 1 email again." in response.content.decode()
