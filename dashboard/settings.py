@@ -208,7 +208,7 @@ EMAIL_FILE_PATH = ("/" if EMAIL_URL.startswith("file:///") else "") + _email["EM
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Ignition <noreply@ignition.localhost>")
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 # The email outbox (docs/architecture.md#the-email-outbox): tries per email before it is marked failed, the delay
-# before the first retry (doubling each time, at most an hour), and how long sent emails are kept.
+# before the first retry (doubling each time, at most 30 minutes), and how long sent emails are kept.
 EMAIL_OUTBOX_MAX_ATTEMPTS = envint("EMAIL_OUTBOX_MAX_ATTEMPTS", 10)
 EMAIL_OUTBOX_RETRY_SECONDS = envint("EMAIL_OUTBOX_RETRY_SECONDS", 30)
 EMAIL_OUTBOX_KEEP_DAYS = envint("EMAIL_OUTBOX_KEEP_DAYS", 30)

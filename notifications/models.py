@@ -41,6 +41,7 @@ class OutboundEmail(models.Model):
             # The beat sweep's query: the few rows not yet sent, by when they were due.
             models.Index(fields=["due_at"], name="outbox_unsent_due", condition=Q(status__in=["queued", "sending"])),
             models.Index(fields=["created_at"], name="outbox_created"),
+            models.Index(fields=["sent_at"], name="outbox_sent"),  # the sweep's purge of old sent rows
         ]
 
     def __str__(self) -> str:

@@ -17,6 +17,7 @@ Message-ID, which lets mail systems that de-duplicate by it drop the copy.
 
 import logging
 from datetime import timedelta
+from email.utils import parseaddr
 from functools import partial
 
 from django.conf import settings
@@ -38,7 +39,8 @@ logger = logging.getLogger("notifications.outbox")
 CLAIM = timedelta(minutes=5)
 # How late a try may be before the sweep takes it for lost (the task may be waiting behind others).
 SWEEP_AFTER = timedelta(minutes=2)
-LONGEST_RETRY_DELAY = 3600
+# Below the broker's visibility timeout (an hour), so a waiting retry is not delivered twice.
+LONGEST_RETRY_DELAY = 1800
 UNSENT = (OutboundEmail.Status.QUEUED, OutboundEmail.Status.SENDING)
 
 
@@ -86,7 +88,7 @@ def queue_email(message: EmailMessage, *, template: str, sensitive: bool = False
         text_body, html_body = "", message.body
     email = OutboundEmail.objects.create(
         template=template,
-        message_id=make_msgid(domain=DNS_NAME),
+        message_id=_message_id(message.from_email),
         from_email=message.from_email,
         recipients=list(message.to),
         subject=single_line(message.subject),  # a \r or \n in a subject would make the send fail (header injection)
@@ -97,6 +99,12 @@ def queue_email(message: EmailMessage, *, template: str, sensitive: bool = False
     )
     _enqueue_on_commit(email.pk)
     return email
+
+
+def _message_id(from_email: str) -> str:
+    """A Message-ID in the sender's domain (no DNS lookup inside the caller's transaction)."""
+    domain = parseaddr(from_email)[1].rpartition("@")[2]
+    return make_msgid(domain=domain or DNS_NAME)
 
 
 def _enqueue_on_commit(email_id: int) -> None:
@@ -166,7 +174,7 @@ def _record_failure(email: OutboundEmail, error: Exception) -> None:
 
 
 def retry_delay(attempts: int) -> int:
-    """Seconds before the next try after `attempts` tries: EMAIL_OUTBOX_RETRY_SECONDS, doubling, at most an hour."""
+    """Seconds before the next try after `attempts` tries: EMAIL_OUTBOX_RETRY_SECONDS, doubling, at most 30 min."""
     return min(settings.EMAIL_OUTBOX_RETRY_SECONDS * 2 ** max(attempts - 1, 0), LONGEST_RETRY_DELAY)
 
 

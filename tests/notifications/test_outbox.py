@@ -46,6 +46,7 @@ def test_the_email_is_queued_with_the_change_and_sent_as_rendered(owner_membersh
     assert message.subject == email.subject and message.to == ["new@example.com"]
     assert message.alternatives[0].mimetype == "text/html"
     assert message.extra_headers["Message-ID"] == email.message_id
+    assert email.message_id.endswith("@ignition.localhost>")  # the sender's domain, the same on every try
 
 
 def test_a_rolled_back_change_leaves_no_email(owner_membership, send_queued_emails):
@@ -119,7 +120,8 @@ def test_a_refused_connection_is_recorded_and_retried_later(mail_server_down):
     with pytest.raises(outbox.TryLater) as raised:
         outbox.send_queued_email(email.pk)
 
-    assert raised.value.seconds == 30  # EMAIL_OUTBOX_RETRY_SECONDS, doubling with each try
+    assert raised.value.seconds == 30  # EMAIL_OUTBOX_RETRY_SECONDS, doubling with each try, at most 30 minutes
+    assert [outbox.retry_delay(attempts) for attempts in range(2, 10)] == [60, 120, 240, 480, 960, 1800, 1800, 1800]
     email.refresh_from_db()
     assert (email.status, email.attempts) == ("queued", 1)
     assert "ConnectionRefusedError" in email.last_error
