@@ -2,10 +2,16 @@ from django import forms
 from django.conf import settings
 
 from accounts.roles import ROLE_RANK, Role
+from accounts.validators import validate_single_line
 
 
 class TeamNameForm(forms.Form):
-    name = forms.CharField(label="Team name", max_length=100, error_messages={"required": "Enter a team name."})
+    name = forms.CharField(
+        label="Team name",
+        max_length=100,
+        validators=[validate_single_line],
+        error_messages={"required": "Enter a team name."},
+    )
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -35,7 +41,10 @@ class RoleForm(forms.Form):
 
 class ApplicationNameForm(forms.Form):
     name = forms.CharField(
-        label="Application name", max_length=100, error_messages={"required": "Enter a name for the application."}
+        label="Application name",
+        max_length=100,
+        validators=[validate_single_line],
+        error_messages={"required": "Enter a name for the application."},
     )
 
     def clean_name(self):

@@ -13,7 +13,7 @@ from accounts.credentials import generate_secret, hash_secret
 from accounts.exceptions import TeamRuleError
 from accounts.models import Invitation, Membership, Team, User
 from accounts.roles import ROLE_RANK, Perm, Role, role_can
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 
 
 def require(membership: Membership, perm: str) -> None:
@@ -85,9 +85,9 @@ def invite_member(*, actor: Membership, email: str, role: str) -> tuple[Invitati
                 expires_at=timezone.now() + timedelta(hours=settings.INVITATION_TTL_HOURS),
             )
             record_audit(team=team, actor=actor.user, action="invitation.created", target=email, role=role)
+            _queue_invitation_email(invitation, token)
     except IntegrityError:
         raise TeamRuleError(f"{email} already has a pending invitation. Revoke it or resend it.") from None
-    _send_invitation_email(invitation, token)
     return invitation, token
 
 
@@ -102,15 +102,16 @@ def resend_invitation(*, actor: Membership, invitation_id: int) -> tuple[Invitat
         invitation.expires_at = timezone.now() + timedelta(hours=settings.INVITATION_TTL_HOURS)
         invitation.save(update_fields=["token_hash", "expires_at"])
         record_audit(team=actor.team, actor=actor.user, action="invitation.resent", target=invitation.email)
-    _send_invitation_email(invitation, token)
+        _queue_invitation_email(invitation, token)
     return invitation, token
 
 
-def _send_invitation_email(invitation: Invitation, token: str) -> None:
-    send_templated_email(
+def _queue_invitation_email(invitation: Invitation, token: str) -> None:
+    queue_templated_email(
         "invitation",
         to=[invitation.email],
         context={"invitation": invitation, "url": invitation_url(token), "inviter": invitation.invited_by},
+        sensitive=True,  # the link is the invitation's only secret: not kept once sent
     )
 
 

@@ -2,6 +2,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
+from notifications.text import has_control_characters
+
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
@@ -19,6 +21,8 @@ def validate_redirect_uri(uri: str, *, client_id) -> str:
         raise ValidationError("Redirect URIs can be at most 2,000 characters.")
     if any(ch.isspace() for ch in uri):
         raise ValidationError("Redirect URIs cannot contain spaces.")
+    if has_control_characters(uri):
+        raise ValidationError("Redirect URIs cannot contain control characters.")
     try:
         parts = urlsplit(uri)
         hostname = parts.hostname
@@ -40,3 +44,11 @@ def validate_redirect_uri(uri: str, *, client_id) -> str:
     raise ValidationError(
         f"Use https://, http://localhost for testing, or this app's custom scheme {custom_scheme_for(client_id)}://."
     )
+
+
+def validate_single_line(value: str) -> None:
+    """A name or subject is one line of text: it ends up in email subjects, page titles and the audit log."""
+    if has_control_characters(value):
+        raise ValidationError(
+            "Use one line of text, without line breaks, tabs or other control characters.", code="control_characters"
+        )

@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.roles import Role
 from billing.models import UsageAlert
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 
 
 def owner_emails(team_id: int) -> list[str]:
@@ -20,7 +20,7 @@ def owner_emails(team_id: int) -> list[str]:
 
 
 def send_usage_alert(alert_id: int) -> bool:
-    """Email the alert once; False if it was already sent (a rerun of the task) or is gone."""
+    """Email the alert once (queued in the outbox as it is stamped); False if it was already, or is gone."""
     with transaction.atomic():
         alert = (
             UsageAlert.objects.select_for_update(of=("self",))  # not the period row metering locks
@@ -34,7 +34,7 @@ def send_usage_alert(alert_id: int) -> bool:
         if recipients:
             period = alert.period
             context = {"alert": alert, "period": period, "team": period.team, "plan": period.plan}
-            send_templated_email("usage-alert", to=recipients, context=context)
+            queue_templated_email("usage-alert", to=recipients, context=context)
         alert.emailed_at = timezone.now()
         alert.save(update_fields=["emailed_at"])
     return True

@@ -19,7 +19,7 @@ from billing import dunning, payments
 from billing.alerts import owner_emails
 from billing.models import BillingEvent, Invoice, Payment, StripeEvent
 from billing.webhooks import handle
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 
 logger = logging.getLogger("billing.backoffice")
 
@@ -54,8 +54,9 @@ def resend_invoice_email(invoice_id: int, *, staff) -> str:
     recipients = owner_emails(invoice.team_id)
     if not recipients:
         raise BackOfficeError(f"{invoice.team} has no Owner to email.")
-    send_templated_email(template, to=recipients, context={"invoice": invoice, "payment": payment})
-    _event(invoice, staff, "resent", {"template": template, "to": recipients})
+    with transaction.atomic():
+        queue_templated_email(template, to=recipients, context={"invoice": invoice, "payment": payment})
+        _event(invoice, staff, "resent", {"template": template, "to": recipients})
     return template
 
 

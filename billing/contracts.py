@@ -46,7 +46,7 @@ from billing.models import (
     Subscription,
     UsageDaily,
 )
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 
 LIVE = (Contract.Status.SCHEDULED, Contract.Status.ACTIVE)
 
@@ -335,7 +335,7 @@ def _email_owners(template: str, contract: Contract, **context) -> None:
     recipients = owner_emails(contract.team_id)
     if recipients:
         context = {"contract": contract, "tiers": tier_rows(contract), "sales_email": settings.SALES_EMAIL, **context}
-        transaction.on_commit(lambda: send_templated_email(template, to=recipients, context=context))
+        queue_templated_email(template, to=recipients, context=context)
 
 
 # --- reading -------------------------------------------------------------------------------------------------------
@@ -431,7 +431,7 @@ def send_invoice_issued(invoice: Invoice) -> None:
     recipients = _invoice_recipients(invoice.team_id)
     if recipients:
         context = {"invoice": invoice, "instructions": settings.INVOICE_PAYMENT_INSTRUCTIONS}
-        transaction.on_commit(lambda: send_templated_email("invoice-issued", to=recipients, context=context))
+        queue_templated_email("invoice-issued", to=recipients, context=context)
 
 
 def mark_overdue_invoices(now: datetime | None = None) -> list[int]:
@@ -458,11 +458,7 @@ def mark_overdue_invoices(now: datetime | None = None) -> list[int]:
             recipients = _invoice_recipients(invoice.team_id)
             if recipients:
                 context = {"invoice": invoice, "instructions": settings.INVOICE_PAYMENT_INSTRUCTIONS}
-                transaction.on_commit(
-                    lambda recipients=recipients, context=context: send_templated_email(
-                        "invoice-overdue", to=recipients, context=context
-                    )
-                )
+                queue_templated_email("invoice-overdue", to=recipients, context=context)
             overdue.append(invoice_id)
     return overdue
 

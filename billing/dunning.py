@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from billing.alerts import owner_emails
 from billing.models import BillingEvent, Invoice, Payment, Subscription
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 
 
 def due_retries(now: datetime | None = None, *, team_id: int | None = None) -> tuple[list[tuple[int, int]], list[int]]:
@@ -88,7 +88,7 @@ def suspend(team_id: int) -> bool:
         invoice = Invoice.objects.filter(team_id=team_id, status=Invoice.Status.PAST_DUE).order_by("issued_at").first()
         if recipients:
             context = {"invoice": invoice}
-            transaction.on_commit(lambda: send_templated_email("account-suspended", to=recipients, context=context))
+            queue_templated_email("account-suspended", to=recipients, context=context)
     return True
 
 

@@ -2,6 +2,7 @@ from datetime import date, timedelta
 
 from django import forms
 
+from accounts.validators import validate_single_line
 from billing.models import BillingDetails, BillingPeriod, Plan
 
 
@@ -62,6 +63,11 @@ class BillingDetailsForm(forms.ModelForm):
             "company_name": {"required": "Enter the company name your invoices are made out to."},
             "address": {"required": "Enter the billing address, as it should appear on invoices."},
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("company_name", "tax_id"):
+            self.fields[name].validators.append(validate_single_line)
 
     def clean_company_name(self) -> str:
         name = self.cleaned_data["company_name"].strip()

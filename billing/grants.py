@@ -20,7 +20,7 @@ from billing import entitlements
 from billing.alerts import owner_emails
 from billing.metering import _locked_subscription, current_period
 from billing.models import BillingEvent, BillingPeriod, Contract, Grant
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 
 LIVE_CONTRACT = (Contract.Status.SCHEDULED, Contract.Status.ACTIVE)
 REMINDERS = (("reminded_14_days_at", timedelta(days=14)), ("reminded_1_day_at", timedelta(days=1)))
@@ -98,7 +98,7 @@ def end_grant(grant_id: int, *, now: datetime | None = None, actor=None) -> bool
         recipients = owner_emails(team_id)
         if recipients:
             context = {"grant": grant, "plan": subscription.plan, "period": period}
-            transaction.on_commit(lambda: send_templated_email("grant-ended", to=recipients, context=context))
+            queue_templated_email("grant-ended", to=recipients, context=context)
     return True
 
 
@@ -115,12 +115,13 @@ def send_due_reminders(now: datetime | None = None) -> int:
             status=Grant.Status.ACTIVE, ends_at__gt=now, ends_at__lte=now + ahead, **{f"{field}__isnull": True}
         )
         for grant in due.select_related("team"):
-            # The conditional UPDATE is the once-only switch: a concurrent run finds it done.
-            if not Grant.objects.filter(pk=grant.pk, **{f"{field}__isnull": True}).update(**{field: now}):
-                continue
-            recipients = owner_emails(grant.team_id)
-            if recipients:
-                send_templated_email("grant-ending", to=recipients, context={"grant": grant, "days": ahead.days})
+            with transaction.atomic():  # the reminder is marked and its email queued together
+                # The conditional UPDATE is the once-only switch: a concurrent run finds it done.
+                if not Grant.objects.filter(pk=grant.pk, **{f"{field}__isnull": True}).update(**{field: now}):
+                    continue
+                recipients = owner_emails(grant.team_id)
+                if recipients:
+                    queue_templated_email("grant-ending", to=recipients, context={"grant": grant, "days": ahead.days})
             sent += 1
     return sent
 

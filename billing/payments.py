@@ -44,7 +44,7 @@ from billing import dunning
 from billing.alerts import owner_emails
 from billing.models import BillingEvent, Invoice, Payment, Subscription
 from billing.stripe_gateway import as_dict, stripe_client
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 
 logger = logging.getLogger("billing.payments")
 
@@ -466,12 +466,13 @@ def _finish(payment_id: int, intent, *, failure, claim: str | None = None) -> Pa
         recipients = owner_emails(invoice.team_id)
         if recipients and (failure is None or (overdue and not payment.on_session)):  # on-session: the page tells
             context = {"invoice": invoice, "payment": payment}
-            transaction.on_commit(lambda: _send(template, recipients, context))
+            _send(template, recipients, context)
     return payment
 
 
 def _send(template: str, recipients: list[str], context: dict) -> None:
     try:
-        send_templated_email(template, to=recipients, context=context)
-    except Exception:  # the payment is recorded; an email failure must not undo or repeat it
+        with transaction.atomic():  # a savepoint: the email is queued with the outcome, or alone is dropped
+            queue_templated_email(template, to=recipients, context=context)
+    except Exception:  # the payment is recorded; an email that cannot be rendered must not undo or repeat it
         logger.exception("Could not send %s for invoice %s", template, context["invoice"].number)

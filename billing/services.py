@@ -20,7 +20,7 @@ from billing import entitlements
 from billing.alerts import owner_emails
 from billing.metering import current_period, subscription_for
 from billing.models import BillingEvent, BillingPeriod, Contract, Plan, Subscription
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 
 
 class PlanChangeError(Exception):
@@ -81,7 +81,7 @@ def switch_plan(*, actor: Membership, plan_code: str) -> Subscription:
         else:
             _schedule_downgrade(actor, subscription, period, target)
             template = "plan-change-scheduled"
-    _email_owners(template, subscription, period)
+        _email_owners(template, subscription, period)
     return subscription
 
 
@@ -126,7 +126,7 @@ def cancel_plan_change(*, actor: Membership) -> Subscription:
         subscription.save(update_fields=["pending_plan", "pending_at", "updated_at"])
         after = {"plan": subscription.plan.code, "pending_plan": None}
         _log(actor, period, BillingEvent.Kind.PLAN_CHANGE_CANCELED, before, after, "billing.plan_change_canceled")
-    _email_owners("plan-change-canceled", subscription, period)
+        _email_owners("plan-change-canceled", subscription, period)
     return subscription
 
 
@@ -150,4 +150,4 @@ def _email_owners(template: str, subscription: Subscription, period: BillingPeri
     if not recipients:
         return
     context = {"subscription": subscription, "period": period, "team": subscription.team}
-    transaction.on_commit(lambda: send_templated_email(template, to=recipients, context=context))
+    queue_templated_email(template, to=recipients, context=context)

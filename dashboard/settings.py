@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "support",
     "sales",
     "vehicles",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -214,6 +215,11 @@ EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"] or 10
 EMAIL_FILE_PATH = ("/" if EMAIL_URL.startswith("file:///") else "") + _email["EMAIL_FILE_PATH"]
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Ignition <noreply@ignition.localhost>")
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# The email outbox (docs/architecture.md#the-email-outbox): tries per email before it is marked failed, the delay
+# before the first retry (doubling each time, at most 30 minutes), and how long sent emails are kept.
+EMAIL_OUTBOX_MAX_ATTEMPTS = envint("EMAIL_OUTBOX_MAX_ATTEMPTS", 10)
+EMAIL_OUTBOX_RETRY_SECONDS = envint("EMAIL_OUTBOX_RETRY_SECONDS", 30)
+EMAIL_OUTBOX_KEEP_DAYS = envint("EMAIL_OUTBOX_KEEP_DAYS", 30)
 ADMINS = [("Ops", addr) for addr in envlist("ADMINS", "")]
 SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Contact sales" for Enterprise
 # A period closes (and is invoiced) this long after its end, so requests in flight at the boundary finish.
@@ -356,6 +362,7 @@ CELERY_BEAT_SCHEDULE = {
         ("garage: end due grants", "garage.tasks.end_due_grants", 5 * 60),
         ("vehicles: purge idempotency keys", "vehicles.tasks.purge_idempotency_keys", 3600),
         ("vehicles: purge unused test-mode owners", "vehicles.tasks.purge_unused_test_owners", 24 * 3600),
+        ("notifications: sweep the email outbox", "notifications.tasks.sweep_outbox", 60),
     )
 }
 

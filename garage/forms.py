@@ -5,6 +5,7 @@ from datetime import date
 from django import forms
 from django.utils import timezone
 
+from accounts.validators import validate_single_line
 from garage.models import GarageApplication
 from garage.services import APPLICANT_FIELDS
 
@@ -62,6 +63,8 @@ class GarageApplicationForm(forms.ModelForm):
             field.required = complete
             field.error_messages["required"] = REQUIRED_MESSAGES[name]
         self.fields["stage"].choices = [("", "Choose a stage")] + list(GarageApplication.Stage.choices)
+        for name in ("company_name", "contact_name"):
+            self.fields[name].validators.append(validate_single_line)
 
     def clean_founded_on(self) -> date | None:
         founded_on = self.cleaned_data["founded_on"]

@@ -19,8 +19,8 @@ from accounts.roles import Perm, role_can
 from billing import grants
 from billing.alerts import owner_emails
 from billing.models import Contract, Grant
-from dashboard.emails import send_templated_email
 from garage.models import OPEN_STATUSES, GarageApplication, GarageReviewEvent
+from notifications.outbox import queue_templated_email
 
 APPLICANT_FIELDS = [
     "company_name",
@@ -261,4 +261,4 @@ def _email_owners(application: GarageApplication, template: str) -> None:
     recipients = owner_emails(application.team_id)
     if recipients:
         context = {"application": application, "grant": application.grant}
-        transaction.on_commit(lambda: send_templated_email(template, to=recipients, context=context))
+        queue_templated_email(template, to=recipients, context=context)

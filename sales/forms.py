@@ -2,6 +2,7 @@
 
 from django import forms
 
+from accounts.validators import validate_single_line
 from sales.models import Lead
 
 
@@ -27,3 +28,7 @@ class ContactSalesForm(forms.ModelForm):
         labels = {"message": "Anything else we should know (optional)"}
         widgets = {"message": forms.Textarea(attrs={"rows": 5})}
         error_messages = {"company": {"required": "Enter your company's name."}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["company"].validators.append(validate_single_line)

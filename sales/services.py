@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.audit import record_audit
 from accounts.models import Membership, Team
 from accounts.roles import Perm, role_can
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 from sales.models import Lead
 
 THROTTLE = timedelta(hours=24)
@@ -48,7 +48,7 @@ def request_contact(membership: Membership, data: dict) -> Lead:
             target=lead.company,
             lead_id=lead.pk,
         )
-        _email_on_commit(lead)
+        _queue_emails(lead)
     return lead
 
 
@@ -63,14 +63,10 @@ def _refuse_if_recently_requested(team_id: int) -> None:
         )
 
 
-def _email_on_commit(lead: Lead) -> None:
+def _queue_emails(lead: Lead) -> None:
     admin_url = settings.SITE_ROOT + reverse("admin:sales_lead_change", args=[lead.pk])
     context = {"lead": lead, "team": lead.team, "requester": lead.requested_by, "admin_url": admin_url}
     requester_email = lead.requested_by.email if lead.requested_by else ""
-
-    def send():
-        send_templated_email("sales-lead", to=[settings.SALES_EMAIL], context=context)
-        if requester_email:
-            send_templated_email("sales-acknowledgement", to=[requester_email], context=context)
-
-    transaction.on_commit(send)
+    queue_templated_email("sales-lead", to=[settings.SALES_EMAIL], context=context)
+    if requester_email:
+        queue_templated_email("sales-acknowledgement", to=[requester_email], context=context)

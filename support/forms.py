@@ -2,12 +2,13 @@
 
 from django import forms
 
+from accounts.validators import validate_single_line
 from support.models import BODY_MAX, SUBJECT_MAX, Ticket
 
 
 class TicketForm(forms.Form):
     channel = forms.ChoiceField(choices=Ticket.Channel.choices, widget=forms.HiddenInput)
-    subject = forms.CharField(max_length=SUBJECT_MAX, required=False)
+    subject = forms.CharField(max_length=SUBJECT_MAX, required=False, validators=[validate_single_line])
     body = forms.CharField(
         label="Message",
         max_length=BODY_MAX,

@@ -14,7 +14,7 @@ from accounts.models import Membership, Team
 from billing.entitlements import active_grant
 from billing.metering import subscription_for
 from billing.models import Plan
-from dashboard.emails import send_templated_email
+from notifications.outbox import queue_templated_email
 from support.models import BODY_MAX, SUBJECT_MAX, Ticket, TicketMessage
 
 ONE_TO_ONE = "one_to_one"  # the Garage grant's 1:1 with our engineers
@@ -52,11 +52,13 @@ def open_ticket(membership: Membership, channel: str, subject: str, body: str) -
     if len(body) > BODY_MAX:
         raise SupportError(f"Keep the message under {BODY_MAX:,} characters.")
     subject = subject.strip() or Truncator(body.splitlines()[0]).chars(80)
-    ticket = Ticket.objects.create(
-        team=membership.team, opened_by=membership.user, channel=channel, subject=subject[:SUBJECT_MAX], body=body
-    )
-    context = {"ticket": ticket, "opener": membership.user}
-    transaction.on_commit(lambda: send_templated_email("support-opened", to=[settings.SUPPORT_EMAIL], context=context))
+    with transaction.atomic():  # the ticket and its email to the desk, together
+        ticket = Ticket.objects.create(
+            team=membership.team, opened_by=membership.user, channel=channel, subject=subject[:SUBJECT_MAX], body=body
+        )
+        queue_templated_email(
+            "support-opened", to=[settings.SUPPORT_EMAIL], context={"ticket": ticket, "opener": membership.user}
+        )
     return ticket
 
 
@@ -79,7 +81,7 @@ def reply_as_staff(ticket_id: int, staff_user, body: str) -> TicketMessage:
         opener = ticket.opened_by
         if opener is not None and opener.email:
             context = {"ticket": ticket, "message": message}
-            transaction.on_commit(lambda: send_templated_email("support-reply", to=[opener.email], context=context))
+            queue_templated_email("support-reply", to=[opener.email], context=context)
     return message
 
 

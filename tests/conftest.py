@@ -1,9 +1,13 @@
+import email
+import email.policy
 import importlib
 import json
 import os
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -118,11 +122,13 @@ def database_url_for_subprocess(settings_dict) -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_server):
     """A real Celery worker process on the configured broker, reading the test database.
 
     It consumes a queue of its own, so a developer's `make run` worker (or another test run
-    on the same Redis) never takes our messages. Yields the queue name to send tasks to.
+    on the same Redis) never takes our messages; the tasks it sends itself go there too
+    (tests/worker_settings.py). Its emails go to `smtp_server`, retried after a second.
+    Yields the queue name to send tasks to.
     """
     from django.db import connection
 
@@ -130,7 +136,14 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         database_url = database_url_for_subprocess(connection.settings_dict)
     queue = f"test-{uuid.uuid4().hex[:12]}"
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+        "CELERY_TEST_QUEUE": queue,
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_server.port}",
+        "EMAIL_OUTBOX_RETRY_SECONDS": "1",
+    }
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool", "solo", "--queues", queue,
@@ -143,6 +156,110 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         yield SimpleNamespace(queue=queue, log=log_path)
     finally:
         _stop(process)
+
+
+@pytest.fixture
+def tasks_to_worker(celery_worker):
+    """Tasks this process enqueues (e.g. on commit) go to the test worker's queue for the test's length."""
+    from dashboard.celery import app
+
+    default = app.conf.task_default_queue
+    app.conf.task_default_queue = celery_worker.queue
+    yield celery_worker
+    app.conf.task_default_queue = default
+
+
+@pytest.fixture
+def send_queued_emails():
+    """Send, in this process, every email queued in the outbox: they land in `django.core.mail.outbox`.
+
+    Tests do not run Celery eagerly, so the outbox's task (notifications.tasks.send_email) only runs
+    on a worker. A test that reads the emails its code queued calls this once, as a worker would
+    have sent them; it returns how many it sent. Proof on a real worker: tests/notifications/.
+    """
+    from notifications.models import OutboundEmail
+    from notifications.outbox import send_queued_email
+
+    def send() -> int:
+        queued = OutboundEmail.objects.filter(status=OutboundEmail.Status.QUEUED).order_by("pk")
+        return sum(send_queued_email(email_id) for email_id in queued.values_list("pk", flat=True))
+
+    return send
+
+
+@pytest.fixture
+def mail_server_down(settings):
+    """This process's email goes through the real SMTP backend to a loopback port nobody listens on: every
+    connection is refused (ConnectionRefusedError), as when the mail server is down. Returns `settings`."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _free_port()
+    return settings
+
+
+class _SmtpHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP for Django's backend (smtplib): EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT."""
+
+    def handle(self):
+        self._reply("220 ignition-tests ESMTP")
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb == b"QUIT":
+                self._reply("221 bye")
+                return
+            if verb == b"DATA":
+                self._reply("354 end data with <CR><LF>.<CR><LF>")
+                self.server.received.append(email.message_from_bytes(self._data(), policy=email.policy.default))
+                self._reply("250 queued")
+            else:
+                self._reply("250 ok" if verb in (b"EHLO", b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP") else "502 no")
+
+    def _data(self) -> bytes:
+        lines = []
+        while (line := self.rfile.readline()) not in (b".\r\n", b""):
+            lines.append(line[1:] if line.startswith(b"..") else line)  # undo dot-stuffing
+        return b"".join(lines)
+
+    def _reply(self, text: str) -> None:
+        self.wfile.write(text.encode() + b"\r\n")
+
+
+class _SmtpTcpServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True  # open the same port again right after `refuse()`
+    daemon_threads = True
+
+
+class SmtpServer:
+    """A real SMTP server on a loopback port. `refuse()` closes the port, so a client's connection is refused
+    (ConnectionRefusedError, as when a mail server is down); `answer()` opens it again."""
+
+    def __init__(self):
+        self.port = _free_port()
+        self.received: list[email.message.EmailMessage] = []
+        self._server = None
+
+    def answer(self) -> None:
+        if self._server is None:
+            self._server = _SmtpTcpServer(("127.0.0.1", self.port), _SmtpHandler)
+            self._server.received = self.received
+            threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def refuse(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def to(self, address: str) -> list:
+        return [message for message in self.received if address in str(message["To"])]
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    """The test worker's mail server (see `SmtpServer`), answering unless a test says otherwise."""
+    server = SmtpServer()
+    server.answer()
+    yield server
+    server.refuse()
 
 
 def _stop(process: subprocess.Popen) -> None:

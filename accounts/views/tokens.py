@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import personal_tokens
 from accounts.decorators import team_member_required
+from accounts.validators import validate_single_line
 
 TOKEN_PAGE_SIZE = 25
 
@@ -21,6 +22,7 @@ class PersonalTokenForm(forms.Form):
     name = forms.CharField(
         label="Token name",
         max_length=100,
+        validators=[validate_single_line],
         help_text="What it is for, e.g. “finance spreadsheet”.",
         error_messages={"required": "Enter a name for the token."},
     )

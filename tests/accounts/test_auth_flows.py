@@ -50,8 +50,9 @@ def form_errors(response) -> str:
 # Signup and verification ---------------------------------------------------------------
 
 
-def test_it_signs_up_with_email_and_password_and_sends_a_verification_email(client):
+def test_it_signs_up_with_email_and_password_and_sends_a_verification_email(client, send_queued_emails):
     response = sign_up(client)
+    send_queued_emails()
 
     assert response.status_code == 302
     assert response["Location"] == reverse("account_email_verification_sent")
@@ -76,8 +77,9 @@ def test_it_keeps_an_unverified_user_out_of_the_dashboard(client):
     assert not is_logged_in(client)
 
 
-def test_it_verifies_the_email_and_logs_in_when_the_emailed_link_is_confirmed(client):
+def test_it_verifies_the_email_and_logs_in_when_the_emailed_link_is_confirmed(client, send_queued_emails):
     sign_up(client)
+    send_queued_emails()
     confirm_path = link_in(mail.outbox[0], "/accounts/confirm-email/")
 
     page = client.get(confirm_path)
@@ -101,10 +103,11 @@ def test_it_gives_every_new_account_a_personal_team_it_owns(client):
     assert membership.team.created_by.email == "ada@example.com"
 
 
-def test_it_creates_no_second_account_for_an_address_already_registered_in_any_case(client):
+def test_it_creates_no_second_account_for_an_address_already_registered_in_any_case(client, send_queued_emails):
     existing = UserFactory(email="taken@example.com")
 
     response = sign_up(client, email="Taken@Example.COM")
+    send_queued_emails()
 
     # allauth prevents account enumeration (ACCOUNT_PREVENT_ENUMERATION defaults to True):
     # with mandatory verification the signup form shows no "email taken" error; the visitor
@@ -124,8 +127,9 @@ def test_it_creates_no_second_account_for_an_address_already_registered_in_any_c
     "password, reason",
     [("short9", "too short"), ("password123", "too common"), ("8461937250", "entirely numeric")],
 )
-def test_it_refuses_a_weak_password_at_signup(client, password, reason):
+def test_it_refuses_a_weak_password_at_signup(client, password, reason, send_queued_emails):
     response = sign_up(client, password=password)
+    send_queued_emails()
 
     assert response.status_code == 200
     assert reason in form_errors(response)
@@ -180,10 +184,11 @@ def test_it_logs_out_on_post(client):
 # Passwords -------------------------------------------------------------------------------
 
 
-def test_it_resets_a_forgotten_password_through_the_emailed_link(client):
+def test_it_resets_a_forgotten_password_through_the_emailed_link(client, send_queued_emails):
     UserFactory(email="dev@example.com")
 
     response = client.post(reverse("account_reset_password"), {"email": "dev@example.com"})
+    send_queued_emails()
     assert response["Location"] == reverse("account_reset_password_done")
     assert len(mail.outbox) == 1
     reset_path = link_in(mail.outbox[0], "/accounts/password/reset/key/")
@@ -202,9 +207,10 @@ def test_it_resets_a_forgotten_password_through_the_emailed_link(client):
     assert is_logged_in(fresh)
 
 
-def test_it_refuses_a_used_password_reset_link(client):
+def test_it_refuses_a_used_password_reset_link(client, send_queued_emails):
     UserFactory(email="dev@example.com")
     client.post(reverse("account_reset_password"), {"email": "dev@example.com"})
+    send_queued_emails()
     reset_path = link_in(mail.outbox[0], "/accounts/password/reset/key/")
     form_page = client.get(reset_path, follow=True)
     client.post(form_page.redirect_chain[-1][0], {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
@@ -243,11 +249,12 @@ def test_it_changes_the_password_when_the_current_one_is_given(client):
 # Changing the email address --------------------------------------------------------------
 
 
-def test_it_changes_the_email_address_once_the_new_one_is_verified(client):
+def test_it_changes_the_email_address_once_the_new_one_is_verified(client, send_queued_emails):
     user = UserFactory(email="old@example.com")
     log_in(client, "old@example.com", PASSWORD)
 
     response = client.post(reverse("account_email"), {"action_add": "", "email": "new@example.com"})
+    send_queued_emails()
 
     assert response.status_code == 302
     # Until it is verified, the old address stays the login and the primary one.

@@ -16,6 +16,7 @@ from accounts.credentials import hash_secret
 from accounts.exceptions import TeamRuleError
 from accounts.models import AuditEvent, Invitation, Membership, Team
 from accounts.roles import Role
+from notifications.models import OutboundEmail
 from tests.conftest import login_as
 from tests.factories import PASSWORD, ApplicationFactory, MembershipFactory, UserFactory
 
@@ -63,8 +64,9 @@ def invite(actor, email="newcomer@example.com", role=Role.EDITOR):
 # Inviting ---------------------------------------------------------------------------------------
 
 
-def test_it_emails_a_tokenised_link_and_stores_only_the_tokens_hash(owner_membership, mailoutbox):
+def test_it_emails_a_tokenised_link_and_stores_only_the_tokens_hash(owner_membership, mailoutbox, send_queued_emails):
     invitation, token = teams.invite_member(actor=owner_membership, email="  NewComer@Example.com ", role=Role.EDITOR)
+    send_queued_emails()
 
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
@@ -77,13 +79,15 @@ def test_it_emails_a_tokenised_link_and_stores_only_the_tokens_hash(owner_member
     assert invitation.status == Invitation.Status.PENDING
     assert invitation.token_hash == hash_secret(token)
     assert token not in repr(list(Invitation.objects.values()))
+    assert token not in repr(list(OutboundEmail.objects.values()))  # the sent email's link is not kept either
     assert audit_actions(owner_membership.team) == ["invitation.created"]
 
 
-def test_it_invites_from_the_team_page(client, owner_membership, mailoutbox):
+def test_it_invites_from_the_team_page(client, owner_membership, mailoutbox, send_queued_emails):
     login_as(client, owner_membership)
 
     response = client.post(reverse("team_invite"), {"email": "newcomer@example.com", "role": Role.ADMIN}, follow=True)
+    send_queued_emails()
 
     assert response.redirect_chain == [(reverse("team"), 302)]
     assert "Invitation sent to newcomer@example.com." in page(response)
@@ -108,11 +112,14 @@ def test_it_refuses_to_invite_an_existing_member_with_an_inline_error(client, ow
     assert not Invitation.objects.exists()
 
 
-def test_it_refuses_a_second_pending_invitation_for_the_same_address(client, owner_membership, mailoutbox):
+def test_it_refuses_a_second_pending_invitation_for_the_same_address(
+    client, owner_membership, mailoutbox, send_queued_emails
+):
     invite(owner_membership)
     login_as(client, owner_membership)
 
     response = client.post(reverse("team_invite"), {"email": "NEWCOMER@example.com", "role": Role.VIEWER})
+    send_queued_emails()
 
     assert response.status_code == 400
     expected = "newcomer@example.com already has a pending invitation. Revoke it or resend it."
@@ -122,7 +129,7 @@ def test_it_refuses_a_second_pending_invitation_for_the_same_address(client, own
 
 
 def test_it_lets_the_team_invite_an_address_again_once_its_invitation_expired(
-    client, owner_membership, mailoutbox, time_machine
+    client, owner_membership, mailoutbox, time_machine, send_queued_emails
 ):
     time_machine.move_to(START, tick=False)
     invite(owner_membership)
@@ -130,6 +137,7 @@ def test_it_lets_the_team_invite_an_address_again_once_its_invitation_expired(
     login_as(client, owner_membership)
 
     response = client.post(reverse("team_invite"), {"email": "newcomer@example.com", "role": Role.VIEWER})
+    send_queued_emails()
 
     assert response.status_code == 302
     assert len(mailoutbox) == 2
@@ -177,9 +185,12 @@ def test_it_answers_404_for_a_link_that_was_never_sent(client, owner_membership)
     assert client.get(reverse("invitation", args=["not-a-real-token"])).status_code == 404
 
 
-def test_it_joins_the_team_with_the_invited_role_and_switches_to_it(client, owner_membership, invitee, mailoutbox):
+def test_it_joins_the_team_with_the_invited_role_and_switches_to_it(
+    client, owner_membership, invitee, mailoutbox, send_queued_emails
+):
     login_as(client, Membership.objects.get(user=invitee))
     teams.invite_member(actor=owner_membership, email=invitee.email, role=Role.EDITOR)
+    send_queued_emails()
     link = invitation_path(mailoutbox[0])
     assert 'value="accept"' in page(client.get(link))
 
@@ -243,13 +254,16 @@ def test_it_stops_a_revoked_link_from_working(client, owner_membership, invitee)
     assert audit_actions(owner_membership.team) == ["invitation.created", "invitation.revoked"]
 
 
-def test_it_stops_the_old_link_from_working_after_a_resend(client, owner_membership, invitee, mailoutbox, time_machine):
+def test_it_stops_the_old_link_from_working_after_a_resend(
+    client, owner_membership, invitee, mailoutbox, time_machine, send_queued_emails
+):
     time_machine.move_to(START, tick=False)
     invitation, old_link = invite(owner_membership, email=invitee.email)
     time_machine.shift(timedelta(days=2))
     login_as(client, owner_membership)
 
     response = client.post(reverse("invitation_resend", args=[invitation.pk]), follow=True)
+    send_queued_emails()
 
     assert "Invitation sent again." in page(response)
     assert len(mailoutbox) == 2
@@ -314,7 +328,7 @@ def test_it_marks_overdue_invitations_expired_once(client, owner_membership, inv
 # Roles ------------------------------------------------------------------------------------------
 
 
-def test_it_lets_an_admin_invite_up_to_admin_but_not_owner(client, make_member, mailoutbox):
+def test_it_lets_an_admin_invite_up_to_admin_but_not_owner(client, make_member, mailoutbox, send_queued_emails):
     admin = make_member(Role.ADMIN)
 
     invitation, _ = teams.invite_member(actor=admin, email="peer@example.com", role=Role.ADMIN)
@@ -326,6 +340,7 @@ def test_it_lets_an_admin_invite_up_to_admin_but_not_owner(client, make_member, 
     response = client.post(reverse("team_invite"), {"email": "boss@example.com", "role": Role.OWNER})
     assert response.status_code == 400
     assert not Invitation.objects.filter(email="boss@example.com").exists()
+    send_queued_emails()
     assert [m.to for m in mailoutbox] == [["peer@example.com"]]
 
 

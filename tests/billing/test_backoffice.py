@@ -72,15 +72,17 @@ def test_paid_void_or_in_flight_invoices_cannot_be_changed(owner_membership):
 
 
 def test_marking_paid_records_the_reference_and_the_resent_email_says_received(
-    owner_membership, django_capture_on_commit_callbacks
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     invoice = past_due_invoice(owner_membership, DECLINED_ON_CHARGE)
     backoffice.mark_invoice_paid(invoice.pk, staff=None, reference="Wire 2026-11-30 #4471")
     assert status_of(invoice) == "paid"
     assert Subscription.objects.get(team_id=invoice.team_id).status == "active"
+    send_queued_emails()
     mail.outbox.clear()
 
     assert backoffice.resend_invoice_email(invoice.pk, staff=None) == "invoice-paid"
+    send_queued_emails()
 
     assert f"We received your payment of $3.00 for invoice {invoice.number}." in mail.outbox[0].body
     assert "card on file" not in mail.outbox[0].body

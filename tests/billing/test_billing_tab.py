@@ -350,7 +350,7 @@ def test_without_a_card_the_upgrade_says_a_card_is_needed_and_changes_nothing(ow
 
 
 def test_with_a_card_an_upgrade_takes_effect_at_once_and_is_audited_and_emailed(
-    client, owner_client, team, owner, fleet, mailoutbox, django_capture_on_commit_callbacks
+    client, owner_client, team, owner, fleet, mailoutbox, django_capture_on_commit_callbacks, send_queued_emails
 ):
     Subscription.objects.filter(pk=metering.subscription_for(team.pk).pk).update(card_on_file=True)
     call(client, fleet.token, fleet.vehicles[0])  # on Free: stays free
@@ -363,6 +363,7 @@ def test_with_a_card_an_upgrade_takes_effect_at_once_and_is_audited_and_emailed(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = confirm_switch(owner_client, "payg")
+    send_queued_emails()
     html = followed(response)
 
     assert "You&#x27;re on Pay-as-you-go now: 2,000 billable requests and 20 active vehicles" in html

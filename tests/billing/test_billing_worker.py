@@ -36,8 +36,9 @@ def test_two_concurrent_runs_of_the_period_task_open_each_period_once(celery_wor
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_emails_a_usage_alert_once(celery_worker, wait_for, make_member):
-    team = make_member("owner").team
+def test_a_real_worker_emails_a_usage_alert_once(celery_worker, wait_for, make_member, smtp_server):
+    owner = make_member("owner")
+    team = owner.team
     alert = UsageAlert.objects.create(period=metering.current_period(team.pk), kind="requests_80")
 
     send_usage_alert.apply_async((alert.pk,), queue=celery_worker.queue)
@@ -53,6 +54,11 @@ def test_a_real_worker_emails_a_usage_alert_once(celery_worker, wait_for, make_m
                     celery_worker.log.read_text().count(": False") >= 1, timeout=30)  # fmt: skip
     alert.refresh_from_db()
     assert alert.emailed_at == stamped
+    # The alert's email went through the outbox: queued with the stamp, sent by the worker to the mail server.
+    assert wait_for(lambda: smtp_server.to(owner.user.email), timeout=30), celery_worker.log.read_text()[-3000:]
+    assert [m["Subject"] for m in smtp_server.to(owner.user.email)] == [
+        "Acme Mobility has used 80% of its API requests this period"
+    ]
 
 
 @pytest.mark.django_db

@@ -37,12 +37,13 @@ def contract_period_invoice(team, *, requests: int, **terms) -> Invoice:
 
 
 def test_an_invoice_paid_contract_is_emailed_with_its_due_date_and_never_charged(
-    owner_membership, django_capture_on_commit_callbacks
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
     BillingDetails.objects.create(team=team, company_name="Fleet Co", address="1 Road", billing_email="ap@fleet.co")
     with django_capture_on_commit_callbacks(execute=True):
         invoice = contract_period_invoice(team, requests=25, net_days=45)
+    send_queued_emails()
 
     assert (invoice.total_cents, invoice.collection, invoice.status) == (300, "invoice", "open")
     assert invoice.due_at == invoice.issued_at + timedelta(days=45)
@@ -71,15 +72,17 @@ def test_the_close_command_says_an_invoice_paid_invoice_is_due_rather_than_charg
 
 
 def test_an_overdue_invoice_becomes_past_due_once_and_staff_mark_it_paid_when_the_transfer_arrives(
-    owner_membership, django_capture_on_commit_callbacks
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
     invoice = contract_period_invoice(team, requests=10)
+    send_queued_emails()
     mail.outbox.clear()
     assert contracts.mark_overdue_invoices(now=invoice.due_at - timedelta(minutes=1)) == []
     with django_capture_on_commit_callbacks(execute=True):
         assert contracts.mark_overdue_invoices(now=invoice.due_at + timedelta(hours=1)) == [invoice.pk]
         assert contracts.mark_overdue_invoices(now=invoice.due_at + timedelta(hours=2)) == []
+    send_queued_emails()
     invoice.refresh_from_db()
     assert invoice.status == "past_due"
     assert [m.subject for m in mail.outbox] == [f"Invoice {invoice.number} is overdue ($1.20)"]

@@ -48,7 +48,7 @@ def close(period):
 
 
 def test_a_team_moving_to_a_contract_mid_period_pays_its_free_requests_nothing_and_the_rest_per_tier(
-    owner_membership, django_capture_on_commit_callbacks
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
     period = metering.current_period(team.pk)
@@ -56,6 +56,7 @@ def test_a_team_moving_to_a_contract_mid_period_pays_its_free_requests_nothing_a
         vehicle = count_billable_requests(team, 60)  # on Free
     with django_capture_on_commit_callbacks(execute=True):
         contract = make_contract(team, starts_at=period.start + timedelta(days=10), minimum_cents=0)
+    send_queued_emails()
     with time_machine.travel(period.start + timedelta(days=11), tick=False):
         count_billable_requests(team, 150, vehicle=vehicle)  # beyond Free's 100: the contract is unlimited
 
@@ -102,7 +103,9 @@ def test_a_contract_aligned_with_the_next_period_takes_that_whole_period_and_owe
     ]
 
 
-def test_the_beat_task_starts_a_scheduled_contract_once(owner_membership, django_capture_on_commit_callbacks):
+def test_the_beat_task_starts_a_scheduled_contract_once(
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
+):
     team = owner_membership.team
     period = metering.current_period(team.pk)
     starts_at = period.start + timedelta(days=3)
@@ -111,6 +114,7 @@ def test_the_beat_task_starts_a_scheduled_contract_once(owner_membership, django
         assert contracts.switch_due_contracts(now=starts_at - timedelta(minutes=1)) == []
         assert contracts.switch_due_contracts(now=starts_at + timedelta(seconds=30)) == [team.pk]
         assert contracts.switch_due_contracts(now=starts_at + timedelta(minutes=1)) == []  # again: nothing
+    send_queued_emails()
     contract.refresh_from_db()
     assert (contract.status, contract.started_at) == ("active", starts_at + timedelta(seconds=30))
     assert BillingEvent.objects.filter(team=team, kind="contract", after__action="started").count() == 1
@@ -118,7 +122,7 @@ def test_the_beat_task_starts_a_scheduled_contract_once(owner_membership, django
 
 
 def test_ending_a_contract_mid_period_returns_to_the_plan_before_and_owes_a_pro_rated_minimum(
-    owner_membership, django_capture_on_commit_callbacks
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
     metering.subscription_for(team.pk)
@@ -133,6 +137,7 @@ def test_ending_a_contract_mid_period_returns_to_the_plan_before_and_owes_a_pro_
     ends_at = period.start + length / 3
     with django_capture_on_commit_callbacks(execute=True):
         contracts.end_contract(contract.pk, actor=None, reason="Customer moved to self-serve", now=ends_at)
+    send_queued_emails()
     with time_machine.travel(period.start + length / 2, tick=False):
         count_billable_requests(team, 10, vehicle=vehicle)  # back on Pay-as-you-go: 15 cents each
 
@@ -158,7 +163,7 @@ def test_a_contract_ending_when_the_plan_before_needs_a_card_that_is_gone_falls_
 
 
 def test_a_renewal_back_to_back_keeps_the_plan_to_return_to_and_rates_each_contract_on_its_own(
-    owner_membership, django_capture_on_commit_callbacks
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
     period = metering.current_period(team.pk)
@@ -169,9 +174,11 @@ def test_a_renewal_back_to_back_keeps_the_plan_to_return_to_and_rates_each_contr
     )
     with time_machine.travel(period.start + timedelta(hours=1), tick=False):
         vehicle = count_billable_requests(team, 40)
+    send_queued_emails()
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         assert contracts.switch_due_contracts(now=middle) == [team.pk]
+    send_queued_emails()
     assert [m.subject for m in mail.outbox] == ["Your Enterprise contract has started"]  # not "ended" too
     with time_machine.travel(middle + timedelta(hours=1), tick=False):
         count_billable_requests(team, 30, vehicle=vehicle)

@@ -69,7 +69,7 @@ def run_at_once(*calls):
 
 
 def test_a_free_team_hits_its_limit_upgrades_and_pays_750_cents_exactly_once(
-    client, make_member, django_capture_on_commit_callbacks
+    client, make_member, django_capture_on_commit_callbacks, send_queued_emails
 ):
     owner = make_member(Role.OWNER, email="journey@example.com")
     team = owner.team
@@ -93,6 +93,7 @@ def test_a_free_team_hits_its_limit_upgrades_and_pays_750_cents_exactly_once(
     assert lines == [(100, 0, 0), (50, 15, 750)]
 
     assert charge_due(django_capture_on_commit_callbacks) == ["succeeded"]
+    send_queued_emails()
 
     invoice.refresh_from_db()
     assert invoice.status == "paid" and invoice.paid_at is not None
@@ -115,15 +116,18 @@ def test_a_free_team_hits_its_limit_upgrades_and_pays_750_cents_exactly_once(
     assert (invoice.status, invoice.paid_at) == ("paid", paid_at)
     assert Payment.objects.filter(invoice__team=team).count() == 1
     assert len(intents_for(invoice)) == 1
+    send_queued_emails()
     assert len(mail.outbox) == emails
 
 
 def test_a_worker_killed_before_recording_stripes_answer_is_rerun_without_a_second_charge(
-    make_member, monkeypatch, django_capture_on_commit_callbacks
+    make_member, monkeypatch, django_capture_on_commit_callbacks, send_queued_emails
 ):
     owner = make_member(Role.OWNER, email="killed@example.com")
     store_card(owner, GOOD_CARD)
     invoice = pay_as_you_go_invoice(owner, 20)
+    send_queued_emails()
+    mail.outbox.clear()  # the plan switch's email; this test is about the charge's
 
     # As in test_payments.py: the run dies after localstripe created the PaymentIntent, before our row
     # records its id. localstripe ignores idempotency keys, so only our bookkeeping prevents a second one.
@@ -142,6 +146,7 @@ def test_a_worker_killed_before_recording_stripes_answer_is_rerun_without_a_seco
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.charge_invoice(invoice.pk) == "succeeded"  # the task, redelivered (acks_late)
         assert tasks.charge_invoice(invoice.pk) is None  # and once more: nothing left to do
+    send_queued_emails()
 
     invoice.refresh_from_db()
     (intent,) = intents_for(invoice)

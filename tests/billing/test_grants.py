@@ -48,7 +48,7 @@ def test_a_free_team_at_its_limit_gets_the_grants_allowance_at_no_charge(owner_m
 
 
 def test_periods_opened_during_the_grant_take_its_terms_and_end_it_returns_to_the_plan(
-    owner_membership, django_capture_on_commit_callbacks
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team_id = owner_membership.team_id
     start = timezone.now()
@@ -59,6 +59,7 @@ def test_periods_opened_during_the_grant_take_its_terms_and_end_it_returns_to_th
     with time_machine.travel(grant.ends_at + timedelta(minutes=5), tick=False):
         with django_capture_on_commit_callbacks(execute=True):
             ended = grants.end_due_grants()
+        send_queued_emails()
         assert ended == [grant.pk]
         assert grants.end_due_grants() == []  # again: nothing more
         assert terms(team_id) == (100, 5, 0)  # Free's terms for the rest of the period
@@ -72,7 +73,7 @@ def test_periods_opened_during_the_grant_take_its_terms_and_end_it_returns_to_th
 
 
 def test_a_team_past_the_plans_allowance_when_the_grant_ends_is_refused_until_it_upgrades(
-    owner_membership, django_capture_on_commit_callbacks
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
     first = metering.current_period(team.pk)
@@ -82,6 +83,7 @@ def test_a_team_past_the_plans_allowance_when_the_grant_ends_is_refused_until_it
     with time_machine.travel(grant.ends_at + timedelta(minutes=1), tick=False):
         with django_capture_on_commit_callbacks(execute=True):
             assert grants.end_due_grants() == [grant.pk]
+        send_queued_emails()
         assert terms(team.pk) == (100, 5, 0)
         with pytest.raises(metering.LimitReached, match="VEHICLE_REQUEST_LIMIT"):
             count_billable_requests(team, 1, vehicle=vehicle)
@@ -106,13 +108,14 @@ def test_one_active_grant_per_team(owner_membership):
     assert Grant.objects.filter(team=owner_membership.team).count() == 1
 
 
-def test_owners_are_reminded_14_days_and_1_day_before_the_end_once_each(owner_membership):
+def test_owners_are_reminded_14_days_and_1_day_before_the_end_once_each(owner_membership, send_queued_emails):
     grant = grants.start_grant(team_id=owner_membership.team_id)
     assert grants.send_due_reminders(grant.ends_at - timedelta(days=15)) == 0
     assert grants.send_due_reminders(grant.ends_at - timedelta(days=13)) == 1
     assert grants.send_due_reminders(grant.ends_at - timedelta(days=12)) == 0
     assert grants.send_due_reminders(grant.ends_at - timedelta(hours=20)) == 1
     assert grants.send_due_reminders(grant.ends_at - timedelta(hours=19)) == 0
+    send_queued_emails()
     assert [m.subject for m in mail.outbox] == [
         "Your Garage grant ends in 14 days",
         "Your Garage grant ends tomorrow",

@@ -88,7 +88,7 @@ def messages_of(response) -> list[str]:
 
 
 def test_declined_then_dunning_then_suspension_then_the_owner_pays_with_another_card_and_it_is_lifted(
-    owner_membership, owner_client, django_capture_on_commit_callbacks
+    owner_membership, owner_client, django_capture_on_commit_callbacks, send_queued_emails
 ):
     invoice = past_due_invoice(owner_membership, DECLINED_ON_CHARGE)
     failed_at = Payment.objects.get(invoice=invoice).updated_at
@@ -105,9 +105,11 @@ def test_declined_then_dunning_then_suspension_then_the_owner_pays_with_another_
     store_card(owner_membership, VISA)  # what the card page does (tested in test_card_page.py)
     page = owner_client.get(pay_url(invoice))
     assert "Pay $3.00 with Visa •••• 4242" in page.content.decode()
+    send_queued_emails()
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         response = pay_now(owner_client, invoice, follow=True)
+    send_queued_emails()
 
     invoice.refresh_from_db()
     assert (invoice.status, response.redirect_chain[-1][0]) == ("paid", f"/billing/invoices/{invoice.public_id}/")
@@ -141,10 +143,13 @@ def test_a_payment_the_bank_wants_authenticated_is_confirmed_on_the_page(owner_m
     assert [intent.status for intent in intents_for(invoice)] == ["succeeded"]  # no second PaymentIntent
 
 
-def test_a_failed_authentication_changes_nothing_and_the_owner_can_try_again(owner_membership, owner_client):
+def test_a_failed_authentication_changes_nothing_and_the_owner_can_try_again(
+    owner_membership, owner_client, send_queued_emails
+):
     invoice = past_due_invoice(owner_membership, NEEDS_3DS)
     first = stripe_client().v1.payment_intents.retrieve(Payment.objects.get(invoice=invoice).stripe_payment_intent_id)
     authenticate_in_the_browser(first.id, first.client_secret, success=False)
+    send_queued_emails()
     mail.outbox.clear()
 
     response = owner_client.post(pay_url(invoice), {"payment_intent": first.id}, follow=True)
@@ -158,6 +163,7 @@ def test_a_failed_authentication_changes_nothing_and_the_owner_can_try_again(own
     second = Payment.objects.filter(invoice=invoice).order_by("attempt").last()
     assert (second.attempt, second.on_session, second.failure_code) == (2, True, "authentication_required")
     assert second.stripe_payment_intent_id in response.content.decode()  # the page now confirms the new one
+    send_queued_emails()
     assert mail.outbox == []  # the Owner is on the page: no past-due email for their own try
 
     intent = stripe_client().v1.payment_intents.retrieve(second.stripe_payment_intent_id)
@@ -208,14 +214,18 @@ def test_paying_twice_in_a_row_charges_once(owner_membership, owner_client):
     assert sorted(intent.status for intent in intents_for(invoice)) == ["canceled", "succeeded"]
 
 
-def test_the_owners_failed_tries_neither_email_nor_use_up_the_retry_schedule(owner_membership, owner_client):
+def test_the_owners_failed_tries_neither_email_nor_use_up_the_retry_schedule(
+    owner_membership, owner_client, send_queued_emails
+):
     invoice = past_due_invoice(owner_membership, DECLINED_ON_CHARGE)
     failed_at = Payment.objects.get(invoice=invoice).updated_at
+    send_queued_emails()
     mail.outbox.clear()
     for _ in range(3):
         response = pay_now(owner_client, invoice, follow=True)
         assert "Your card was declined." in messages_of(response)
 
+    send_queued_emails()
     assert mail.outbox == []
     assert Payment.objects.filter(invoice=invoice, on_session=True).count() == 3
     assert dunning.due_retries(failed_at + timedelta(hours=23)) == ([], [])
@@ -268,13 +278,16 @@ def test_another_teams_invoice_is_not_found_and_other_roles_are_refused(
 
 
 def test_the_banner_and_the_emails_link_to_the_pay_page(
-    owner_membership, owner_client, django_capture_on_commit_callbacks
+    owner_membership, owner_client, django_capture_on_commit_callbacks, send_queued_emails
 ):
     store_card(owner_membership, DECLINED_ON_CHARGE)
     invoice = pay_as_you_go_invoice(owner_membership, 4)
+    send_queued_emails()
+    mail.outbox.clear()  # the plan switch's email; this test is about the charge's
     with django_capture_on_commit_callbacks(execute=True):
         payments.charge_invoice(invoice.pk)
         dunning.suspend(owner_membership.team_id)
+    send_queued_emails()
 
     link = f"/billing/invoices/{invoice.public_id}/pay/"
     assert [m.subject for m in mail.outbox][0].startswith("Payment failed")
@@ -346,7 +359,9 @@ def test_a_stripe_error_while_paying_is_resumed_by_a_worker_without_a_second_cha
     assert sorted(intent.status for intent in intents_for(invoice)) == ["canceled", "succeeded"]
 
 
-def test_an_attempt_left_in_flight_on_an_invoice_paid_meanwhile_is_closed_as_superseded(owner_membership, owner_client):
+def test_an_attempt_left_in_flight_on_an_invoice_paid_meanwhile_is_closed_as_superseded(
+    owner_membership, owner_client, send_queued_emails
+):
     invoice = past_due_invoice(owner_membership, NEEDS_3DS)
     first = Payment.objects.get(invoice=invoice)
     payments._begin_attempt(invoice.pk, attempt=2, on_session=False)  # dunning's worker died right after this
@@ -354,6 +369,7 @@ def test_an_attempt_left_in_flight_on_an_invoice_paid_meanwhile_is_closed_as_sup
     authenticate_in_the_browser(intent.id, intent.client_secret)  # the Owner pays the first one on-session
     owner_client.post(pay_url(invoice), {"payment_intent": intent.id})
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+    send_queued_emails()
     mail.outbox.clear()
 
     payments.reconcile(stuck_after=timedelta(0))
@@ -362,5 +378,6 @@ def test_an_attempt_left_in_flight_on_an_invoice_paid_meanwhile_is_closed_as_sup
     assert (orphan.status, orphan.failure_code) == ("failed", "superseded")
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"  # never back to past due
     assert Subscription.objects.get(team_id=invoice.team_id).status == "active"
+    send_queued_emails()
     assert mail.outbox == []  # no "payment failed" for a paid invoice
     assert [intent.status for intent in intents_for(invoice)] == ["succeeded"]

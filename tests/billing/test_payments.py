@@ -48,13 +48,18 @@ def intents_for(invoice: Invoice) -> list:
     ]
 
 
-def test_a_good_card_pays_the_invoice_once_and_sends_a_receipt(owner_membership, django_capture_on_commit_callbacks):
+def test_a_good_card_pays_the_invoice_once_and_sends_a_receipt(
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
+):
     store_card(owner_membership, "4242424242424242")
     invoice = pay_as_you_go_invoice(owner_membership, 50)
     assert invoice.total_cents == 750
+    send_queued_emails()
+    mail.outbox.clear()  # the plan switch's email; this test is about the charge's
 
     with django_capture_on_commit_callbacks(execute=True):
         payment = payments.charge_invoice(invoice.pk)
+    send_queued_emails()
 
     invoice.refresh_from_db()
     assert (payment.status, invoice.status, invoice.paid_at is not None) == ("succeeded", "paid", True)
@@ -98,13 +103,14 @@ def test_a_worker_dying_after_stripe_answered_is_retried_without_a_second_charge
 
 
 def test_a_declined_card_leaves_the_invoice_past_due_and_tells_the_owners(
-    owner_membership, django_capture_on_commit_callbacks
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     store_card(owner_membership, "4000000000000341")  # attaches, then fails to charge
     invoice = pay_as_you_go_invoice(owner_membership, 10)
 
     with django_capture_on_commit_callbacks(execute=True):
         payment = payments.charge_invoice(invoice.pk)
+    send_queued_emails()
 
     invoice.refresh_from_db()
     assert (payment.status, payment.failure_code, invoice.status) == ("failed", "card_declined", "past_due")

@@ -50,10 +50,13 @@ def test_upgrading_takes_effect_at_once_and_only_later_requests_are_charged(with
     assert AuditEvent.objects.filter(team=team, action="billing.plan_changed").exists()
 
 
-def test_an_upgrade_is_confirmed_by_email_to_the_owners(with_card, make_member, django_capture_on_commit_callbacks):
+def test_an_upgrade_is_confirmed_by_email_to_the_owners(
+    with_card, make_member, django_capture_on_commit_callbacks, send_queued_emails
+):
     make_member(Role.ADMIN, email="admin@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         services.switch_plan(actor=with_card, plan_code="payg")
+    send_queued_emails()
     assert [message.to for message in mail.outbox] == [["boss@example.com"]]
     assert "Pay-as-you-go" in mail.outbox[0].subject
 
@@ -130,12 +133,13 @@ def test_the_beat_task_opens_missing_periods_once(team):
     assert BillingPeriod.objects.filter(team__in=[team, other]).count() == 2
 
 
-def test_a_usage_alert_is_emailed_to_the_owners_once(owner_membership, team):
+def test_a_usage_alert_is_emailed_to_the_owners_once(owner_membership, team, send_queued_emails):
     count_billable_requests(team, 80)
     alert = UsageAlert.objects.get(kind="requests_80")
 
     assert alerts.send_usage_alert(alert.pk) is True
     assert alerts.send_usage_alert(alert.pk) is False  # a rerun of the task sends nothing
+    send_queued_emails()
 
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["boss@example.com"]
@@ -143,13 +147,14 @@ def test_a_usage_alert_is_emailed_to_the_owners_once(owner_membership, team):
     assert "80 of the 100" in mail.outbox[0].body
 
 
-def test_the_sweep_sends_alerts_whose_task_was_lost(owner_membership, team):
+def test_the_sweep_sends_alerts_whose_task_was_lost(owner_membership, team, send_queued_emails):
     count_billable_requests(team, 100)
     UsageAlert.objects.update(created_at=UsageAlert.objects.first().created_at - timedelta(minutes=5))
     from billing.tasks import send_pending_usage_alerts
 
     assert send_pending_usage_alerts() == 2
     assert send_pending_usage_alerts() == 0
+    send_queued_emails()
     assert sorted(len(m.to) for m in mail.outbox) == [1, 1]
 
 

@@ -148,13 +148,14 @@ def test_an_incomplete_submit_shows_field_errors_and_submits_nothing(owner_clien
 
 
 def test_a_complete_application_is_submitted_recorded_and_acknowledged(
-    owner_client, team, owner, make_member, django_capture_on_commit_callbacks
+    owner_client, team, owner, make_member, django_capture_on_commit_callbacks, send_queued_emails
 ):
     co_owner = make_member(Role.OWNER, email="cofounder@acme.example").user
     make_member(Role.VIEWER, email="viewer@acme.example")
     post(owner_client, "save", company_name="Draft name")
     with django_capture_on_commit_callbacks(execute=True):
         response = post(owner_client, "submit", **FULL)
+    send_queued_emails()
     assert response.status_code == 302
     application = GarageApplication.objects.get(team=team)
     assert application.status == "submitted" and application.submitted_at is not None

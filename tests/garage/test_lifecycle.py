@@ -42,12 +42,13 @@ def reviewer():
 
 
 def test_apply_accept_use_beyond_free_then_expire_back_to_free_limits(
-    owner_membership, reviewer, django_capture_on_commit_callbacks
+    owner_membership, reviewer, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
     with django_capture_on_commit_callbacks(execute=True):
         application = services.submit(owner_membership, COMPLETE)
         services.accept(application.pk, reviewer=reviewer)
+    send_queued_emails()
     application.refresh_from_db()
     grant = application.grant
     assert (application.status, grant.request_allowance, grant.vehicle_allowance) == ("accepted", 25_000, 20)

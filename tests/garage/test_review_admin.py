@@ -178,7 +178,7 @@ def test_approving_first_asks_for_the_allowance(staff_client, application, setti
 
 
 def test_bulk_approve_starts_grants_at_the_chosen_allowance(
-    staff_client, staff, application, team, django_capture_on_commit_callbacks
+    staff_client, staff, application, team, django_capture_on_commit_callbacks, send_queued_emails
 ):
     other = _another("Zeta Fleet", "Zeta Team")
     mail.outbox.clear()
@@ -187,6 +187,7 @@ def test_bulk_approve_starts_grants_at_the_chosen_allowance(
         response = _action(
             staff_client, "approve", [application, other], confirm="yes", request_allowance="30000", note="Great fit"
         )
+    send_queued_emails()
 
     assert ("success", "Approved 2 applications.") in _messages(response)
     for app in [application, other]:
@@ -247,10 +248,11 @@ def test_rejecting_needs_a_reason(staff_client, application):
 
 
 def test_rejecting_with_a_reason_emails_it_to_the_owners(
-    staff_client, staff, application, django_capture_on_commit_callbacks
+    staff_client, staff, application, django_capture_on_commit_callbacks, send_queued_emails
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = _action(staff_client, "reject", [application], confirm="yes", reason="We need a working prototype.")
+    send_queued_emails()
 
     assert ("success", "Rejected 1 application.") in _messages(response)
     application.refresh_from_db()

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
+from notifications.models import OutboundEmail
 from sales import services
 from sales.models import Lead
 from tests.conftest import login_as
@@ -60,9 +61,10 @@ def test_the_form_is_prefilled_with_the_team_name(owner_client):
 
 
 def test_an_owner_sends_a_request_and_sales_and_the_requester_are_emailed(
-    owner_client, owner_membership, team, django_capture_on_commit_callbacks
+    owner_client, owner_membership, team, django_capture_on_commit_callbacks, send_queued_emails
 ):
     response = _send(owner_client, django_capture_on_commit_callbacks, follow=True)
+    send_queued_emails()
 
     assert response.redirect_chain == [(reverse("billing"), 302)]
     assert "our sales team will reply by email" in response.content.decode()
@@ -85,22 +87,26 @@ def test_an_owner_sends_a_request_and_sales_and_the_requester_are_emailed(
     )
 
 
-def test_the_message_is_optional(owner_client, django_capture_on_commit_callbacks):
+def test_the_message_is_optional(owner_client, django_capture_on_commit_callbacks, send_queued_emails):
     response = _send(owner_client, django_capture_on_commit_callbacks, {**REQUEST, "message": ""})
+    send_queued_emails()
 
     assert response.status_code == 302
     assert Lead.objects.get().message == ""
     assert "(none)" in mail.outbox[0].body
 
 
-def test_the_emails_wait_for_the_commit(owner_membership, django_capture_on_commit_callbacks):
+def test_the_emails_are_queued_with_the_lead_and_sent_after_the_commit(
+    owner_membership, django_capture_on_commit_callbacks, send_queued_emails
+):
     data = {"company": "Acme", "expected_monthly_requests": 10, "expected_vehicles": 2}
     with django_capture_on_commit_callbacks() as callbacks:
         services.request_contact(owner_membership, data)
+        assert OutboundEmail.objects.filter(status="queued").count() == 2
         assert mail.outbox == []
 
-    assert len(callbacks) == 1
-    callbacks[0]()
+    assert len(callbacks) == 2  # each email's task is enqueued on commit
+    assert send_queued_emails() == 2
     assert [message.to for message in mail.outbox] == [[SALES], ["ada@acme.example"]]
 
 
@@ -120,9 +126,10 @@ def test_the_emails_wait_for_the_commit(owner_membership, django_capture_on_comm
     ],
 )
 def test_invalid_answers_are_form_errors_and_nothing_is_stored(
-    owner_client, django_capture_on_commit_callbacks, field, value, error
+    owner_client, django_capture_on_commit_callbacks, send_queued_emails, field, value, error
 ):
     response = _send(owner_client, django_capture_on_commit_callbacks, {**REQUEST, field: value})
+    send_queued_emails()
 
     assert response.status_code == 200
     assert error in response.content.decode()
@@ -139,13 +146,17 @@ def test_the_largest_volumes_are_accepted(owner_client, django_capture_on_commit
     assert (lead.expected_monthly_requests, lead.expected_vehicles) == (10**12, 10**9)
 
 
-def test_a_second_request_within_a_day_is_refused_and_allowed_after(owner_client, django_capture_on_commit_callbacks):
+def test_a_second_request_within_a_day_is_refused_and_allowed_after(
+    owner_client, django_capture_on_commit_callbacks, send_queued_emails
+):
     with time_machine.travel(START, tick=False):
         assert _send(owner_client, django_capture_on_commit_callbacks).status_code == 302
+    send_queued_emails()
     mail.outbox.clear()
 
     with time_machine.travel(START + timedelta(hours=23, minutes=59), tick=False):
         response = _send(owner_client, django_capture_on_commit_callbacks)
+    send_queued_emails()
 
     assert response.status_code == 200
     assert "Your team asked sales to get in touch on 2 March 2026 at 09:00 UTC" in response.content.decode()
@@ -154,6 +165,7 @@ def test_a_second_request_within_a_day_is_refused_and_allowed_after(owner_client
 
     with time_machine.travel(START + timedelta(hours=24, minutes=1), tick=False):
         assert _send(owner_client, django_capture_on_commit_callbacks).status_code == 302
+    send_queued_emails()
 
     assert Lead.objects.count() == 2 and len(mail.outbox) == 2
     assert AuditEvent.objects.filter(action="sales.contact_requested").count() == 2
@@ -180,7 +192,9 @@ def test_another_teams_request_does_not_hold_back_this_team(
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.EDITOR, Role.VIEWER])
-def test_other_roles_cannot_contact_sales(client, make_member, django_capture_on_commit_callbacks, role):
+def test_other_roles_cannot_contact_sales(
+    client, make_member, django_capture_on_commit_callbacks, send_queued_emails, role
+):
     membership = make_member(role)
     login_as(client, membership)
 
@@ -188,7 +202,7 @@ def test_other_roles_cannot_contact_sales(client, make_member, django_capture_on
     assert _send(client, django_capture_on_commit_callbacks).status_code == 403
     with pytest.raises(PermissionDenied):
         services.request_contact(membership, {"company": "A", "expected_monthly_requests": 1, "expected_vehicles": 1})
-    assert not Lead.objects.exists() and mail.outbox == []
+    assert not Lead.objects.exists() and send_queued_emails() == 0 and mail.outbox == []
 
 
 def test_a_post_without_the_csrf_token_is_refused(owner_membership):

@@ -10,6 +10,7 @@ from accounts.roles import Role
 from billing import grants
 from billing.metering import subscription_for
 from billing.models import Plan, Subscription
+from notifications.outbox import TryLater
 from support import services
 from support.models import Ticket, TicketMessage
 from tests.conftest import login_as
@@ -130,16 +131,33 @@ def test_a_member_who_cannot_manage_billing_is_told_to_ask_the_owners(member_cli
 
 
 def test_any_member_opens_an_email_ticket_and_the_desk_is_emailed(
-    member_client, team, django_capture_on_commit_callbacks
+    member_client, team, django_capture_on_commit_callbacks, send_queued_emails
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = member_client.post(URL, {"channel": "email", "subject": "Odometer lag", "body": "It lags."})
+    send_queued_emails()
     ticket = Ticket.objects.get(team=team)
     assert response.status_code == 302 and response["Location"] == reverse("support_ticket", args=[ticket.pk])
     assert (ticket.channel, ticket.subject, ticket.body, ticket.status) == ("email", "Odometer lag", "It lags.", "open")
     assert ticket.opened_by.email == "dev@acme.example"
     assert [message.to for message in mail.outbox] == [["support@ignition.localhost"]]
     assert "Odometer lag" in mail.outbox[0].subject
+
+
+def test_a_mail_server_outage_neither_fails_the_ticket_nor_loses_its_email(
+    member_client, team, mail_server_down, django_capture_on_commit_callbacks, send_queued_emails
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = member_client.post(URL, {"channel": "email", "subject": "Odometer lag", "body": "It lags."})
+
+    assert response.status_code == 302 and Ticket.objects.filter(team=team).exists()
+    with pytest.raises(TryLater, match="ConnectionRefusedError"):  # the worker's first try; it tries again later
+        send_queued_emails()
+    assert mail.outbox == []
+
+    mail_server_down.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # the server is back
+    assert send_queued_emails() == 1
+    assert [message.to for message in mail.outbox] == [["support@ignition.localhost"]]
 
 
 def test_a_chat_message_opens_a_chat_ticket_named_after_its_first_line(owner_client, team):
@@ -151,8 +169,9 @@ def test_a_chat_message_opens_a_chat_ticket_named_after_its_first_line(owner_cli
 
 
 @pytest.mark.parametrize("channel", ["chat", "phone", "carrier-pigeon"])
-def test_a_free_team_cannot_open_a_ticket_on_a_channel_it_lacks(owner_client, team, channel):
+def test_a_free_team_cannot_open_a_ticket_on_a_channel_it_lacks(owner_client, team, channel, send_queued_emails):
     response = owner_client.post(URL, {"channel": channel, "subject": "Hello", "body": "Let me in"})
+    send_queued_emails()
     assert response.status_code == 400
     assert not Ticket.objects.exists()
     assert mail.outbox == []
@@ -169,6 +188,33 @@ def test_an_email_ticket_without_subject_or_body_gives_field_errors(owner_client
     assert response.status_code == 200
     assert "Give your question a subject." in html(response) and "Write your question first." in html(response)
     assert not Ticket.objects.exists()
+
+
+def test_a_subject_with_a_carriage_return_is_a_form_error_and_nothing_is_stored(owner_client, send_queued_emails):
+    response = owner_client.post(URL, {"channel": "email", "subject": "Help\rBcc: x@evil.example", "body": "Hi"})
+
+    assert response.status_code == 200
+    assert response.context["forms"]["email"].errors == {
+        "subject": ["Use one line of text, without line breaks, tabs or other control characters."]
+    }
+    assert not Ticket.objects.exists()
+    assert send_queued_emails() == 0 and mail.outbox == []
+
+
+def test_a_reply_to_a_ticket_whose_subject_has_a_carriage_return_is_emailed_on_one_line(
+    membership, owner, send_queued_emails
+):
+    ticket = services.open_ticket(membership, "email", "Help", "Body")
+    Ticket.objects.filter(pk=ticket.pk).update(subject="Help\rBcc: x@evil.example")  # stored before the check
+    send_queued_emails()
+    mail.outbox.clear()
+
+    services.reply_as_staff(ticket.pk, _staff(), "On it.")
+
+    assert send_queued_emails() == 1
+    [email] = mail.outbox
+    assert email.subject == f"Re: Help Bcc: x@evil.example [ticket #{ticket.pk}]" and email.to == [owner.email]
+    assert email.message()["Bcc"] is None
 
 
 def test_a_too_long_subject_or_body_is_refused(owner_client):
@@ -221,13 +267,15 @@ def test_logged_out_visitors_are_sent_to_log_in(client):
 
 
 def test_a_staff_reply_is_stored_answers_the_ticket_and_emails_the_opener(
-    membership, owner, django_capture_on_commit_callbacks
+    membership, owner, django_capture_on_commit_callbacks, send_queued_emails
 ):
     ticket = services.open_ticket(membership, "email", "VIN missing", "No VIN for car 3")
     staff = _staff(email="agent@ignition.example")
+    send_queued_emails()
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         message = services.reply_as_staff(ticket.pk, staff, "Fixed, please retry.")
+    send_queued_emails()
     ticket.refresh_from_db()
     assert ticket.status == "answered"
     assert (message.author, message.from_staff, message.body) == (staff, True, "Fixed, please retry.")
@@ -271,15 +319,17 @@ def test_staff_list_filter_and_search_tickets(staff_client, membership, other_te
 
 
 def test_staff_reply_from_the_change_page_emails_the_opener(
-    staff_client, membership, owner, django_capture_on_commit_callbacks
+    staff_client, membership, owner, django_capture_on_commit_callbacks, send_queued_emails
 ):
     ticket = services.open_ticket(membership, "email", "Webhook 500s", "Our webhook fails")
     change = reverse("admin:support_ticket_change", args=[ticket.pk])
     page = html(staff_client.get(change))
     assert "Our webhook fails" in page and reverse("admin:support_ticket_reply", args=[ticket.pk]) in page
+    send_queued_emails()
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(reverse("admin:support_ticket_reply", args=[ticket.pk]), {"body": "Retrying now."})
+    send_queued_emails()
     assert response.status_code == 302 and response["Location"] == change
     reply = ticket.messages.get()
     assert (reply.body, reply.from_staff, reply.author.email) == ("Retrying now.", True, "ops@example.com")
