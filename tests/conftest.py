@@ -12,7 +12,6 @@ import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import quote
 
 import pytest
 from django.apps import apps as django_apps
@@ -22,8 +21,8 @@ from django.test import override_settings
 
 from accounts.roles import Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, run_seed_demo
+from tests.processes import ROOT, database_url_for_subprocess, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
 
 
@@ -110,17 +109,6 @@ def login_as(client, membership):
     return client
 
 
-def database_url_for_subprocess(settings_dict) -> str:
-    """A DATABASE_URL pointing a child process at the test database this session created."""
-    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{settings_dict['NAME']}"
-    user = quote(settings_dict.get("USER") or "")
-    password = quote(settings_dict.get("PASSWORD") or "")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    return f"postgres://{auth}{settings_dict.get('HOST') or ''}{port}/{settings_dict['NAME']}"
-
-
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_server):
     """A real Celery worker process on the configured broker, reading the test database.
@@ -192,7 +180,7 @@ def mail_server_down(settings):
     """This process's email goes through the real SMTP backend to a loopback port nobody listens on: every
     connection is refused (ConnectionRefusedError), as when the mail server is down. Returns `settings`."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _free_port()
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
     return settings
 
 
@@ -233,7 +221,7 @@ class SmtpServer:
     (ConnectionRefusedError, as when a mail server is down); `answer()` opens it again."""
 
     def __init__(self):
-        self.port = _free_port()
+        self.port = free_port()
         self.received: list[email.message.EmailMessage] = []
         self._server = None
 
@@ -300,12 +288,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def localstripe(tmp_path_factory):
     """A fresh localstripe on a free loopback port for this test session.
@@ -313,7 +295,7 @@ def localstripe(tmp_path_factory):
     The real `stripe` SDK talks to it; only what localstripe cannot do (rating tiers,
     idempotency keys) is tested elsewhere. `--from-scratch` so no state leaks in.
     """
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(

@@ -49,6 +49,22 @@ class ApplicationFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"App {n}")
 
 
+# A complete Garage program application, as the Garage tab's form posts it.
+GARAGE_APPLICATION = {
+    "company_name": "Acme Mobility Inc.",
+    "website": "https://acme.example",
+    "founded_on": "2024-03-01",
+    "stage": "seed",
+    "funding_raised_usd": "750000",
+    "team_size": "6",
+    "app_description": "A charging planner for delivery fleets.",
+    "use_case": "We read battery level and location to plan charging stops.",
+    "expected_vehicles": "400",
+    "contact_name": "Ada Founder",
+    "contact_email": "ada@acme.example",
+}
+
+
 def run_seed_demo(*args) -> str:
     """`manage.py seed_demo` with these arguments; what it printed."""
     out = StringIO()

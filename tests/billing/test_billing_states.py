@@ -26,7 +26,7 @@ from garage import services as garage
 from garage.models import GarageApplication
 from tests.billing.usage import count_billable_requests
 from tests.conftest import login_as
-from tests.factories import ApplicationFactory, UserFactory
+from tests.factories import GARAGE_APPLICATION, ApplicationFactory, UserFactory
 from tests.vehicles.api_helpers import make_grant, make_owner, make_token, make_vehicle, request
 
 pytestmark = pytest.mark.django_db
@@ -40,21 +40,6 @@ def _no_rate_limits(settings):
 @pytest.fixture
 def owner_membership(team, owner):
     return owner.memberships.get(team=team)
-
-
-APPLICATION = {  # a complete Garage application, as the Garage tab's form posts it
-    "company_name": "Acme Mobility Inc.",
-    "website": "https://acme.example",
-    "founded_on": "2024-03-01",
-    "stage": "seed",
-    "funding_raised_usd": "750000",
-    "team_size": "6",
-    "app_description": "A charging planner for delivery fleets.",
-    "use_case": "We read battery level and location to plan charging stops.",
-    "expected_vehicles": "400",
-    "contact_name": "Ada Founder",
-    "contact_email": "ada@acme.example",
-}
 
 
 @dataclass
@@ -162,7 +147,7 @@ def grant_card(owner_membership) -> str:
 
 def accepted_into_garage(owner_membership, **allowances) -> GarageApplication:
     """Apply on the Garage tab, as an Owner does, and be accepted by staff (which starts the grant now)."""
-    response = login_as(Client(), owner_membership).post(reverse("garage"), {"action": "submit", **APPLICATION})
+    response = login_as(Client(), owner_membership).post(reverse("garage"), {"action": "submit", **GARAGE_APPLICATION})
     assert response.status_code == 302
     application = GarageApplication.objects.get(team=owner_membership.team, status="submitted")
     return garage.accept(application.pk, reviewer=UserFactory(is_staff=True), **allowances)

@@ -44,8 +44,8 @@ from tests.billing.test_paying_on_session import (
 )
 from tests.billing.test_payments import intents_for, pay_as_you_go_invoice, store_card
 from tests.billing.test_webhooks import deliver
-from tests.conftest import ROOT, database_url_for_subprocess
 from tests.factories import TeamFactory
+from tests.processes import ROOT, database_url_for_subprocess
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stripe_settings")]
 

@@ -17,24 +17,11 @@ from garage import services
 from garage.forms import GarageApplicationForm
 from garage.models import GarageApplication, GarageReviewEvent, ProgramDetails
 from tests.conftest import login_as
-from tests.factories import UserFactory
+from tests.factories import GARAGE_APPLICATION, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 URL = "/garage/"
-FULL = {
-    "company_name": "Acme Mobility Inc.",
-    "website": "https://acme.example",
-    "founded_on": "2024-03-01",
-    "stage": "seed",
-    "funding_raised_usd": "750000",
-    "team_size": "6",
-    "app_description": "A charging planner for delivery fleets.",
-    "use_case": "We read battery level and location to plan charging stops.",
-    "expected_vehicles": "400",
-    "contact_name": "Ada Founder",
-    "contact_email": "ada@acme.example",
-}
 SUPPORT = "garage-desk@ignition.example"
 
 
@@ -56,7 +43,7 @@ def program(db):
 
 
 def submitted(membership, **changes) -> GarageApplication:
-    data = {**services_data(FULL), **changes}
+    data = {**services_data(GARAGE_APPLICATION), **changes}
     return services.submit(membership, data)
 
 
@@ -124,7 +111,7 @@ def test_a_partial_draft_is_saved_and_shown_again(owner_client, team):
 )
 @pytest.mark.parametrize("action", ["save", "submit"])
 def test_malformed_values_give_field_errors_and_save_nothing(owner_client, team, action, field, value, error):
-    data = {**FULL, field: value} if action == "submit" else {field: value}
+    data = {**GARAGE_APPLICATION, field: value} if action == "submit" else {field: value}
     response = post(owner_client, action, **data)
     assert response.status_code == 200
     assert error in " ".join(response.context["form"].errors[field])
@@ -137,7 +124,7 @@ def test_an_incomplete_submit_shows_field_errors_and_submits_nothing(owner_clien
     response = post(owner_client, "submit", company_name="Acme Mobility Inc.", website="https://acme.example")
     assert response.status_code == 200
     errors = response.context["form"].errors
-    assert set(errors) == set(FULL) - {"company_name", "website"}
+    assert set(errors) == set(GARAGE_APPLICATION) - {"company_name", "website"}
     assert errors["contact_email"] == ["Enter the contact's email address."]
     assert "Choose your company&#x27;s stage." in html(response)
     assert any("not submitted yet" in text for text in messages_of(response))
@@ -154,7 +141,7 @@ def test_a_complete_application_is_submitted_recorded_and_acknowledged(
     make_member(Role.VIEWER, email="viewer@acme.example")
     post(owner_client, "save", company_name="Draft name")
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(owner_client, "submit", **FULL)
+        response = post(owner_client, "submit", **GARAGE_APPLICATION)
     send_queued_emails()
     assert response.status_code == 302
     application = GarageApplication.objects.get(team=team)
@@ -177,7 +164,7 @@ def test_a_complete_application_is_submitted_recorded_and_acknowledged(
 
 def test_a_team_has_one_open_application_and_a_second_submit_is_refused(owner_client, team, membership):
     submitted(membership)
-    response = post(owner_client, "submit", **{**FULL, "company_name": "Second try"})
+    response = post(owner_client, "submit", **{**GARAGE_APPLICATION, "company_name": "Second try"})
     assert response.status_code == 302
     assert any("being reviewed" in text for text in messages_of(owner_client.get(URL)))
     assert list(GarageApplication.objects.filter(team=team).values_list("company_name", "status")) == [
@@ -189,7 +176,7 @@ def test_a_team_has_one_open_application_and_a_second_submit_is_refused(owner_cl
 
 
 def test_a_submit_without_an_action_or_with_an_unknown_one_changes_nothing(owner_client, team):
-    for data in [FULL, {**FULL, "action": "accept"}]:
+    for data in [GARAGE_APPLICATION, {**GARAGE_APPLICATION, "action": "accept"}]:
         response = owner_client.post(URL, data)
         assert response.status_code == 302
     assert not GarageApplication.objects.filter(team=team).exists()
@@ -222,7 +209,7 @@ def test_an_owner_withdraws_an_open_application_after_confirming(owner_client, t
 def test_the_team_can_apply_again_after_withdrawing(owner_client, team, membership):
     first = submitted(membership)
     services.withdraw(membership)
-    response = post(owner_client, "submit", **FULL)
+    response = post(owner_client, "submit", **GARAGE_APPLICATION)
     assert response.status_code == 302
     statuses = dict(GarageApplication.objects.filter(team=team).values_list("pk", "status"))
     assert statuses[first.pk] == "withdrawn" and sorted(statuses.values()) == ["submitted", "withdrawn"]
@@ -242,7 +229,7 @@ def test_a_rejected_team_sees_the_reason_and_when_it_may_apply_again(owner_clien
     assert "metrics look inflated" not in page and staff.email not in page
     assert 'name="action"' not in page
     # Posting anyway is refused with the same reason.
-    post(owner_client, "submit", **FULL)
+    post(owner_client, "submit", **GARAGE_APPLICATION)
     assert not GarageApplication.objects.filter(team=team, status="submitted").exists()
 
 
@@ -295,7 +282,7 @@ def test_a_team_that_had_a_grant_cannot_apply_and_is_told_why(owner_client, team
     page = html(owner_client.get(URL))
     assert "already had a Garage grant" in page and "grants each team once" in page
     assert 'name="action"' not in page
-    response = post(owner_client, "submit", **FULL)
+    response = post(owner_client, "submit", **GARAGE_APPLICATION)
     assert response.status_code == 302
     assert any("already had a Garage grant" in text for text in messages_of(owner_client.get(URL)))
     assert not GarageApplication.objects.filter(team=team).exists()
@@ -322,8 +309,8 @@ def test_other_roles_see_the_tab_without_the_form_and_cannot_post(client, team, 
     assert "Free calls for early-stage startups" in page and "Ask your Owners" in page
     assert 'name="action"' not in page
     for url, data in [
-        (URL, {"action": "save", **FULL}),
-        (URL, {"action": "submit", **FULL}),
+        (URL, {"action": "save", **GARAGE_APPLICATION}),
+        (URL, {"action": "submit", **GARAGE_APPLICATION}),
         (reverse("garage_withdraw"), {}),
     ]:
         assert client.post(url, data).status_code == 403

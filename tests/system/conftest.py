@@ -9,7 +9,8 @@ from django.db import connections
 from django.test import override_settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
-from tests.system.stack import ROOT, Stack, database_url, faketime_library, wait_until
+from tests.processes import ROOT, database_url_for_subprocess
+from tests.system.stack import Stack, faketime_library, wait_until
 
 # Beat's rows say every few minutes or hours; the system tests shorten them so a moved clock is acted on at once.
 BEAT_EVERY_SECONDS = 3
@@ -44,7 +45,9 @@ def stack(request, django_db_setup, django_db_blocker):
         connection.close()
         connection.settings_dict["NAME"] = system_name
         extra_env = getattr(request.module, "STACK_ENV", {})  # a module's own settings for its stack
-        stack = Stack(workdir=workdir, database_url=database_url(connection.settings_dict), extra_env=extra_env)
+        stack = Stack(
+            workdir=workdir, database_url=database_url_for_subprocess(connection.settings_dict), extra_env=extra_env
+        )
         try:
             stack.migrate()
             cache.clear()  # rate-limit buckets of an earlier run's application ids (ids restart in a new database)

@@ -21,13 +21,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 import requests
 import time_machine
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import ROOT, free_port
+
 VENV_BIN = Path(sys.executable).parent
 QUIET_SECONDS = 2  # how long the worker must stay idle before the clock moves
 # The Procfile's processes that run under the moved clock; its `stripe` (localstripe) is started apart.
@@ -38,12 +38,6 @@ def faketime_library() -> str | None:
     """libfaketime's path, wherever Debian put it for this architecture; None if it is not installed."""
     found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1")) + sorted(glob.glob("/usr/lib/faketime/*.so.1"))
     return found[0] if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def real_time() -> float:
@@ -82,16 +76,6 @@ class Clock:
         if self._traveller is not None:
             self._traveller.stop()
             self._traveller = None
-
-
-def database_url(settings_dict: dict) -> str:
-    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{settings_dict['NAME']}"
-    user = quote(settings_dict.get("USER") or "")
-    password = quote(settings_dict.get("PASSWORD") or "")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    return f"postgres://{auth}{settings_dict.get('HOST') or ''}{port}/{settings_dict['NAME']}"
 
 
 @dataclass
