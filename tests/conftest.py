@@ -12,6 +12,7 @@ import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.apps import apps as django_apps
@@ -34,6 +35,21 @@ def _fast_password_hasher():
     fast.enable()
     yield
     fast.disable()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _a_redis_cache_of_its_own(worker_id):
+    """With pytest-xdist (`-n 2`), each worker process its own Redis database: tests clear the cache (FLUSHDB)."""
+    from django.conf import settings
+
+    url = urlsplit(settings.CACHE_URL)
+    if worker_id == "master" or url.scheme not in ("redis", "rediss"):
+        yield
+        return
+    database = int(url.path.strip("/") or 0) + 1 + int(worker_id.removeprefix("gw"))
+    own = urlunsplit(url._replace(path=f"/{database}"))
+    with override_settings(CACHE_URL=own, CACHES={"default": {**settings.CACHES["default"], "LOCATION": own}}):
+        yield
 
 
 @pytest.fixture(autouse=True)

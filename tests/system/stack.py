@@ -111,6 +111,7 @@ class Stack:
             DJANGO_SETTINGS_MODULE="dashboard.settings",
             DATABASE_URL=self.database_url,
             CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            CACHE_URL=settings.CACHE_URL,  # the test process's own (one per pytest-xdist worker)
             CELERY_QUEUE=self.queue,  # not a developer's `make run` worker's queue on a shared broker
             VAR_DIR=str(self.workdir / "var"),  # the filesystem broker's folders, when that is the broker
             EMAIL_URL=f"file://{self.mail_dir}",
