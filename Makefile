@@ -39,7 +39,7 @@ test: install
 # period's end; then every count must agree (tests/system/test_soak.py). SOAK_SECONDS=600 by default.
 SOAK_SECONDS ?= 600
 soak: install
-	SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest tests/system/test_soak.py -s $(PYTEST_ARGS)
+	SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest tests/system/test_soak.py --numprocesses 0 -s $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -38,6 +38,23 @@ def _fast_password_hasher():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _tasks_to_a_queue_of_the_sessions_own():
+    """What the tests queue in this process (emails on commit, charges) goes to a queue no worker reads, purged at
+    the end: not the default queue, which a developer's `make run` worker on the same broker would run."""
+    from dashboard.celery import app
+
+    queue, default = f"test-unread-{uuid.uuid4().hex[:12]}", app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    yield
+    app.conf.task_default_queue = default
+    try:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(queue)
+    except Exception:  # noqa: BLE001 - never declared (nothing was queued), or the broker is gone: nothing to purge
+        pass
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _a_redis_cache_of_its_own(worker_id):
     """With pytest-xdist (`-n 2`), each worker process its own Redis database: tests clear the cache (FLUSHDB)."""
     from django.conf import settings
@@ -131,7 +148,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_ser
 
     It consumes a queue of its own, so a developer's `make run` worker (or another test run
     on the same Redis) never takes our messages; the tasks it sends itself go there too
-    (tests/worker_settings.py). Its emails go to `smtp_server`, retried after a second.
+    (CELERY_QUEUE). Its emails go to `smtp_server`, retried after a second.
     Yields the queue name to send tasks to.
     """
     from django.db import connection
@@ -143,8 +160,8 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_ser
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
-        "CELERY_TEST_QUEUE": queue,
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "CELERY_QUEUE": queue,  # what it consumes, and where the tasks it sends itself go
         "EMAIL_URL": f"smtp://127.0.0.1:{smtp_server.port}",
         "EMAIL_OUTBOX_RETRY_SECONDS": "1",
     }

@@ -1,26 +1,15 @@
 """TOTP two-factor authentication through allauth's real pages: activation, login, recovery codes."""
 
-import time
-
 import pytest
 from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY, format_hotp_value, hotp_value
+from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 from django.contrib.auth import get_user
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db
-
-TOTP_PERIOD = 30  # allauth's default MFA_TOTP_PERIOD; tolerance is 0 windows
-
-
-def totp_code(secret: str) -> str:
-    """The code an authenticator app shows now (waiting out the last second of a window)."""
-    if TOTP_PERIOD - time.time() % TOTP_PERIOD < 1.5:
-        time.sleep(1.5)
-    return format_hotp_value(hotp_value(secret, int(time.time()) // TOTP_PERIOD))
 
 
 def log_in(client, email, password=PASSWORD):

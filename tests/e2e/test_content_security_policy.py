@@ -8,11 +8,9 @@ console report of one, fails the test, and so does a page of ours served without
 """
 
 import re
-import time
 from urllib.parse import urlencode
 
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from playwright.sync_api import Page, expect
 
 from accounts.roles import Role
@@ -20,7 +18,7 @@ from billing.models import Invoice
 from tests.billing.test_payments import pay_as_you_go_invoice, store_card
 from tests.e2e.test_card_in_a_browser import EMAIL, reauthenticate, sign_in, type_card
 from tests.e2e.test_connect_in_a_browser import app_with_local_callback  # noqa: F401 (a fixture)
-from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory, UserFactory
+from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory, UserFactory, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stripe_settings")]
 
@@ -125,7 +123,7 @@ def test_the_main_pages_work_under_the_policy_with_nothing_blocked(page: Page, w
     expect(qr_code).to_be_visible()
     assert qr_code.evaluate("image => image.naturalWidth") > 0  # drawn, not blocked
     secret = page.locator("#authenticator_secret").input_value()
-    page.locator('input[name="code"]').fill(format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
+    page.locator('input[name="code"]').fill(totp_code(secret))
     page.locator('form:has(input[name="code"]) [type="submit"]').click()
     page.wait_for_url(lambda url: "/totp/activate/" not in url)
     page.goto("/accounts/2fa/recovery-codes/")

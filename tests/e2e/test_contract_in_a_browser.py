@@ -5,11 +5,9 @@ refused an impossible tier set. The team's Owner then sees the contract card on 
 period is closed, an invoice priced by the tiers, due by bank transfer and never paid by card."""
 
 import re
-import time
 from datetime import timedelta
 
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
@@ -21,7 +19,7 @@ from tests.billing.usage import count_billable_requests
 from tests.e2e.conftest import DEFAULT_TIMEOUT_MS
 from tests.e2e.test_card_in_a_browser import EMAIL, sign_in
 from tests.e2e.test_garage_in_a_browser import STAFF_EMAIL, staff_secret  # noqa: F401 (fixture)
-from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
+from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +43,7 @@ def sign_in_staff(browser: Browser, base_url: str, secret: str) -> Page:
     staff.locator('form:has(input[name="password"]) [type="submit"]').click()
     staff.wait_for_url(re.compile(r"/accounts/2fa/authenticate/"))
     for _ in range(2):  # a second code only if the 30-second window turned before the server checked the first
-        code = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+        code = totp_code(secret)
         staff.locator('input[name="code"]').fill(code)
         with staff.expect_navigation():
             staff.get_by_role("button", name="Sign In").click()

@@ -3,16 +3,15 @@ with two-factor authentication and approves the application in the admin, and th
 shows the grant."""
 
 import re
-import time
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from playwright.sync_api import Browser, Page, expect
 
 from accounts.roles import Role
 from garage.models import GarageApplication
 from tests.e2e.test_card_in_a_browser import EMAIL, sign_in
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.factories import PASSWORD, MembershipFactory, UserFactory, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -58,7 +57,7 @@ def approve_as_staff(browser: Browser, base_url: str, secret: str) -> None:
     staff.locator('input[name="password"]').fill(PASSWORD)
     staff.locator('form:has(input[name="password"]) [type="submit"]').click()
     staff.wait_for_url(re.compile(r"/accounts/2fa/authenticate/"))
-    staff.locator('input[name="code"]').fill(format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
+    staff.locator('input[name="code"]').fill(totp_code(secret))
     staff.get_by_role("button", name="Sign In").click()
     staff.wait_for_url(lambda url: "/accounts/" not in url)
 
