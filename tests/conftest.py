@@ -8,7 +8,6 @@ import socketserver
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +20,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from accounts.roles import Role
+from tests import processes
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, run_seed_demo
 from tests.processes import ROOT, database_url_for_subprocess, free_port
 
@@ -172,7 +172,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_ser
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        _wait_for(lambda: "ready." in log_path.read_text() or process.poll() is not None, timeout=60)
+        processes.wait_for(lambda: "ready." in log_path.read_text() or process.poll() is not None, timeout=60)
         assert process.poll() is None, f"Celery worker exited early:\n{log_path.read_text()}"
         yield SimpleNamespace(queue=queue, log=log_path)
     finally:
@@ -291,18 +291,9 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
-def _wait_for(condition, *, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
-
-
 @pytest.fixture
 def wait_for():
-    return _wait_for
+    return processes.wait_for
 
 
 def pytest_collection_modifyitems(config, items):
@@ -345,7 +336,7 @@ def localstripe(tmp_path_factory):
             return process.poll() is not None
 
     try:
-        _wait_for(answering, timeout=30)
+        processes.wait_for(answering, timeout=30)
         assert process.poll() is None, f"localstripe exited early:\n{log_path.read_text()}"
         yield SimpleNamespace(api_base=base, js_url=f"{base}/js.stripe.com/v3/", log=log_path)
     finally:

@@ -1,6 +1,7 @@
 """Helpers for tests that start other processes (a Celery worker, localstripe, the system stack)."""
 
 import socket
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,3 +24,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for(condition, *, timeout: float, interval: float = 0.2):
+    """Poll `condition` until it returns something true (returned) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(interval)
+    return False

@@ -26,7 +26,7 @@ import requests
 import time_machine
 from django.conf import settings
 
-from tests.processes import ROOT, free_port
+from tests.processes import ROOT, free_port, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 QUIET_SECONDS = 2  # how long the worker must stay idle before the clock moves
@@ -267,12 +267,9 @@ class Stack:
         return self.site_root + path
 
 
-def wait_until(condition, *, timeout: float = 60, interval: float = 0.5, message: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
-        time.sleep(interval)
+def wait_until(condition, *, timeout: float = 60, interval: float = 0.5, message: str = ""):
+    """tests.processes.wait_for, failing the test with `message` when time is up."""
+    result = wait_for(condition, timeout=timeout, interval=interval)
+    if not result:
+        raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
+    return result

@@ -17,8 +17,7 @@ from django.test import Client
 from accounts.roles import Role
 from billing import contracts, grants, metering, services
 from billing.models import BillingPeriod, Contract, Grant, Invoice, Payment, Subscription, UsageAlert
-from billing.stripe_gateway import stripe_client
-from tests.billing.test_payments import store_card
+from tests.billing.test_payments import intents_for, store_card
 from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory, UserFactory
 from tests.system.stack import wait_until
 from tests.vehicles.api_helpers import make_grant, make_owner, make_token, make_vehicle
@@ -64,14 +63,6 @@ class Fleet:
 
     def emails(self, subject: str) -> list:
         return [m for m in self.stack.emails_with_subject(subject) if self.owner.user.email in str(m["To"])]
-
-
-def intents_for(invoice: Invoice) -> list:
-    return [
-        intent
-        for intent in stripe_client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
-        if intent.metadata and intent.metadata.to_dict().get("invoice_id") == str(invoice.public_id)
-    ]
 
 
 def beat_ran(stack, task: str, times: int = 1) -> bool:
