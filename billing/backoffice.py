@@ -47,8 +47,9 @@ def resend_invoice_email(invoice_id: int, *, staff) -> str:
         template = "invoice-paid"
         payment = invoice.payments.filter(status=Payment.Status.SUCCEEDED).first()
     elif invoice.status == Invoice.Status.PAST_DUE:
-        template = "invoice-past-due"
         payment = invoice.payments.filter(status=Payment.Status.FAILED).order_by("-attempt").first()
+        needs_authentication = payment is not None and payment.failure_code == Payment.NEEDS_AUTHENTICATION
+        template = "invoice-needs-authentication" if needs_authentication else "invoice-past-due"
     else:
         raise BackOfficeError(f"{invoice.number} is {invoice.get_status_display().lower()}: it has no email to resend.")
     recipients = owner_emails(invoice.team_id)
@@ -97,7 +98,9 @@ def _settle_by_staff(invoice_id: int, *, staff, note: str, status: str, action: 
 
 def _settleable_attempts(invoice: Invoice) -> list[tuple[int, str]]:
     """The invoice's attempts if staff may settle it (unpaid, no charge in flight); BackOfficeError if not."""
-    if invoice.status not in UNSETTLED:
+    # A carried-forward amount no later invoice has taken yet can still be written off or recorded as paid.
+    waiting = invoice.status == Invoice.Status.CARRIED and invoice.carried_to_id is None
+    if invoice.status not in UNSETTLED and not waiting:
         raise BackOfficeError(f"{invoice.number} is {invoice.get_status_display().lower()} already.")
     attempts = list(invoice.payments.order_by("pk").values_list("pk", "status"))
     if any(status == Payment.Status.PROCESSING for _, status in attempts):

@@ -13,6 +13,7 @@ No transaction or row lock is held across a call to Stripe: each call sits betwe
 """
 
 import logging
+import uuid
 
 import stripe
 from django.core.exceptions import PermissionDenied
@@ -65,7 +66,7 @@ def ensure_customer(actor: Membership) -> str:
             "email": emails[0] if emails else actor.user.email,
             "metadata": {"team_id": str(actor.team_id)},
         },
-        options={"idempotency_key": f"team-{actor.team_id}-customer"},
+        options={"idempotency_key": _customer_key(actor.team_id)},
     )
     # Stored only if no other request stored one meanwhile (a conditional UPDATE, its own short transaction).
     if Subscription.objects.filter(team_id=actor.team_id, stripe_customer_id="").update(
@@ -76,6 +77,18 @@ def ensure_customer(actor: Membership) -> str:
     if customer.id != stored:  # Stripe answers the same key with the same Customer; localstripe makes another
         _delete_customer(customer.id)
     return stored
+
+
+def _customer_key(team_id: int) -> str:
+    """The idempotency key the team's Customer is created under: a random id, stored before the first call.
+
+    Concurrent first calls store one key between them (a conditional UPDATE), so they send the same key and real
+    Stripe answers them with the same Customer. A key made from the team's row id would repeat after a database
+    reset or in another environment sharing the Stripe account, and fetch that other Customer."""
+    Subscription.objects.filter(team_id=team_id, stripe_customer_key="").update(
+        stripe_customer_key=f"customer-{uuid.uuid4()}"
+    )
+    return Subscription.objects.values_list("stripe_customer_key", flat=True).get(team_id=team_id)
 
 
 def _delete_customer(customer_id: str) -> None:

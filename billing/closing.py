@@ -4,7 +4,9 @@ A period closes once `end + BILLING_CLOSE_GRACE` has passed (the grace lets requ
 the boundary finish). Each period closes in its own transaction under its row lock; a closed
 period is skipped, so the beat task and `manage.py close_billing_periods` can run twice or at
 the same time without a second invoice (the invoice is also unique per period in the database).
-A $0 invoice is issued and marked paid at once, without touching Stripe. An invoice with something
+A $0 invoice is issued and marked paid at once, without touching Stripe. A card-paid invoice above $0
+but below Stripe's minimum charge is carried forward: its amount is added to the team's next invoice
+(billing.carrying), which also takes every amount carried before it. An invoice with something
 to pay is charged to the team's card (billing.payments), unless an invoice-paid Enterprise contract
 was in force at the end of the period: it is then due `net_days` later and emailed (billing.contracts).
 
@@ -20,7 +22,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing import contracts, metering
+from billing import carrying, contracts, metering
 from billing.models import BillingEvent, BillingPeriod, Contract, Invoice, InvoiceLine, InvoiceSequence, UsageDaily
 from billing.rating import Rating, UsageLine, endpoint_family, rate_period
 
@@ -83,21 +85,28 @@ def close_period(period_id: int, *, now: datetime) -> Invoice | None:
         if period.status != BillingPeriod.Status.OPEN or period.end + close_grace() > now:
             return None
         rating = rate_usage(period)
+        carried_in = carrying.take_carried(period.team_id)  # amounts earlier invoices were too small to charge
+        carried_cents = sum(line.amount_cents for line in carried_in)
         collection, due_at = contracts.collection_terms(period, now)
-        settled = rating.total_cents == 0
-        invoice = Invoice.objects.create(
+        total_cents = rating.total_cents + carried_cents
+        settled = total_cents == 0
+        invoice = Invoice(
             team_id=period.team_id,
             period=period,
             number=_next_number(now.year),
-            subtotal_cents=rating.subtotal_cents,
+            subtotal_cents=rating.subtotal_cents + carried_cents,
             credit_cents=rating.credit_cents,
-            total_cents=rating.total_cents,
+            total_cents=total_cents,
             issued_at=now,
             collection=collection,
             due_at=None if settled else due_at,
             status=Invoice.Status.PAID if settled else Invoice.Status.OPEN,
             paid_at=now if settled else None,
         )
+        carried_on = carrying.is_below_minimum(invoice)
+        if carried_on:  # no card can be charged this little: the next invoice collects it
+            invoice.status, invoice.due_at = Invoice.Status.CARRIED, None
+        invoice.save()
         InvoiceLine.objects.bulk_create(
             InvoiceLine(
                 invoice=invoice,
@@ -108,8 +117,11 @@ def close_period(period_id: int, *, now: datetime) -> Invoice | None:
                 unit_price_cents=line.unit_price_cents,
                 amount_cents=line.amount_cents,
             )
-            for position, line in enumerate(rating.lines, start=1)
+            for position, line in enumerate([*rating.lines, *carried_in], start=1)
         )
+        carrying.mark_carried_to(carried_in, invoice)
+        if carried_on:
+            carrying.record_carried(invoice, before=Invoice.Status.OPEN, reason="below_minimum_at_close")
         period.status, period.closed_at = BillingPeriod.Status.CLOSED, now
         period.save(update_fields=["status", "closed_at"])
         BillingEvent.objects.create(

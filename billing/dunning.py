@@ -4,15 +4,18 @@ A failed charge makes the invoice past due and the team's subscription `past_due
 retried `BILLING_DUNNING_RETRY_DAYS` (default 1, 3 and 5 days) after that first failure; when the
 last retry fails too, the team is suspended: its billable API requests answer 430
 `BILLING:ACCOUNT_SUSPENDED` (billing.metering) until its past-due invoices are paid, which lifts
-the suspension at once (billing.payments). Every run is safe to repeat: a retry is due only once
-per scheduled day (it counts the attempts already made), and suspending twice changes nothing.
+the suspension at once (billing.payments). A charge the bank wants the Owner to authenticate is not retried:
+only the Owner can authorize it, on the invoice's pay page (they were emailed the link); the team is
+suspended when the schedule would have run out, unless they have paid by then. Every run is safe to
+repeat: a retry is due only once per scheduled day (it counts the attempts already made), and suspending
+twice changes nothing.
 """
 
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from billing.alerts import owner_emails
@@ -41,12 +44,18 @@ def due_retries(now: datetime | None = None, *, team_id: int | None = None) -> t
             "payments__updated_at",
             filter=Q(payments__status=Payment.Status.FAILED, payments__on_session=False),
         ),
-    ).values("pk", "team_id", "scheduled", "attempts", "in_flight", "first_failure")
+        latest_failure=Subquery(
+            Payment.objects.filter(invoice=OuterRef("pk")).order_by("-attempt").values("failure_code")[:1]
+        ),
+    ).values("pk", "team_id", "scheduled", "attempts", "in_flight", "first_failure", "latest_failure")
     for row in rows:
         if row["first_failure"] is None or row["in_flight"]:
             continue
         retries_done = row["scheduled"] - 1
-        if retries_done < len(schedule):
+        if row["latest_failure"] == Payment.NEEDS_AUTHENTICATION:  # only the Owner can authorize it: no retry
+            if now >= row["first_failure"] + timedelta(days=schedule[-1] if schedule else 0):
+                to_suspend.add(row["team_id"])
+        elif retries_done < len(schedule):
             if now >= row["first_failure"] + timedelta(days=schedule[retries_done]):
                 to_retry.append((row["pk"], row["attempts"] + 1))
         else:

@@ -73,6 +73,9 @@ def render_invoice_pdf(
         facts.append(("Paid", f"{invoice.paid_at:%d %B %Y}"))
     if payment_instructions and invoice.due_at:
         facts.append(("Due", f"{invoice.due_at:%d %B %Y}"))
+    if invoice.status == invoice.Status.CARRIED:  # below Stripe's minimum charge: collected on a later invoice
+        later = f"invoice {invoice.carried_to.number}" if invoice.carried_to else "the next invoice"
+        facts.append(("Not charged", f"below the minimum card charge; added to {later}"))
     pdf.ln(2)
     for label, value in facts:
         pdf.set_font("Helvetica", "B", 10)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.audit import record_audit
 from accounts.decorators import team_member_required
 from accounts.roles import Perm
-from billing import selectors
+from billing import carrying, selectors
 from billing.forms import BillingDetailsForm, last_day
 from billing.invoice_pdf import line_unit_price, render_invoice_pdf
 from billing.models import BillingDetails, Invoice
@@ -45,6 +45,7 @@ def invoice_detail(request, invoice_id):
         "lines": lines,
         "details": team_billing_details(request.team),
         "instructions": selectors.payment_instructions(invoice),  # "" unless it awaits a bank transfer
+        "minimum_charge_cents": carrying.minimum_charge_cents(),
     }
     return render(request, "billing/invoice.html", context)
 

@@ -56,6 +56,10 @@ class Subscription(models.Model):
     # Whether a card is on file: set when billing.cards stores the team's default Stripe PaymentMethod.
     card_on_file = models.BooleanField(default=False)
     stripe_customer_id = models.CharField(max_length=64, blank=True)
+    # The idempotency key the Customer is created under, a random id stored before the call: a key made from the
+    # team's row id would repeat after a database reset, or in another environment sharing the Stripe account,
+    # and Stripe would answer with that other Customer (or refuse the key for 24 hours).
+    stripe_customer_key = models.CharField(max_length=64, blank=True)
     payment_method_id = models.CharField(max_length=64, blank=True)
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
@@ -329,6 +333,7 @@ class BillingEvent(models.Model):
         GRANT = "grant", "Grant"
         INVOICE = "invoice", "Invoice changed by staff"
         CONTRACT = "contract", "Enterprise contract"
+        CARRIED = "carried_forward", "Amount carried forward"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="billing_events")
     period = models.ForeignKey(BillingPeriod, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -362,6 +367,9 @@ class Invoice(models.Model):
         PAID = "paid", "Paid"
         PAST_DUE = "past_due", "Past due"
         VOID = "void", "Void"
+        # Below the smallest amount Stripe charges a card (BILLING_MINIMUM_CHARGE_CENTS): not charged, its amount
+        # is added to the team's next invoice (`carried_to`), as Stripe Billing does (billing.carrying).
+        CARRIED = "carried", "Carried forward"
 
     # Named to Stripe by this id (metadata, idempotency keys): unlike the row id, it never repeats, even when a
     # development database is reset while the Stripe account keeps its history.
@@ -380,6 +388,8 @@ class Invoice(models.Model):
     collection = models.CharField(max_length=8, choices=Collection.choices, default=Collection.CARD)
     due_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # A carried-forward invoice: the invoice its amount was added to (empty until the team's next one is issued).
+    carried_to = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="carried_from")
 
     class Meta:
         ordering = ["-issued_at", "-id"]
@@ -408,10 +418,13 @@ class InvoiceLine(models.Model):
 
 
 class Payment(models.Model):
-    """One attempt to charge an invoice, written before Stripe is called (DESIGN §5).
+    """One attempt to charge an invoice, written with its parameters before Stripe is called.
 
-    Its idempotency key (`invoice-<id>-attempt-<n>`) is reused by every retry of the attempt, and at
-    most one attempt per invoice is in flight (a partial unique constraint).
+    `idempotency_key` (`invoice-<invoice uuid>-attempt-<n>`) names the attempt to Stripe (the PaymentIntent's
+    metadata) and is the key every retry of the attempt sends, with the same parameters (the amount, customer
+    and card stored here, not the team's card of the moment). Only after Stripe answered a 5xx and no
+    PaymentIntent was made does a retry send a new key (`key_generation`), since Stripe replays a saved 5xx
+    for the same key. At most one attempt per invoice is in flight (a partial unique constraint).
     """
 
     class Status(models.TextChoices):
@@ -419,11 +432,19 @@ class Payment(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    # The failure code of a charge the bank wants the Owner to authenticate (3-D Secure): only they can, on the
+    # invoice's pay page, so dunning does not retry it.
+    NEEDS_AUTHENTICATION = "authentication_required"
+
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
     attempt = models.PositiveSmallIntegerField()
     idempotency_key = models.CharField(max_length=80, unique=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROCESSING)
     amount_cents = models.BigIntegerField()
+    # The attempt's parameters, fixed when it begins: a resend under the same key sends exactly these.
+    stripe_customer_id = models.CharField(max_length=64, blank=True)
+    payment_method_id = models.CharField(max_length=64, blank=True)
+    key_generation = models.PositiveSmallIntegerField(default=0)
     stripe_payment_intent_id = models.CharField(max_length=64, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
@@ -445,6 +466,13 @@ class Payment(models.Model):
                 fields=["invoice"], condition=Q(status="processing"), name="payment_one_in_flight_per_invoice"
             ),
         ]
+
+    @property
+    def stripe_idempotency_key(self) -> str:
+        """The key sent to Stripe now: the attempt's own, or a fresh one after a replayed 5xx."""
+        if self.key_generation == 0:
+            return self.idempotency_key
+        return f"{self.idempotency_key}-retry-{self.key_generation}"
 
 
 class StripeEvent(models.Model):

@@ -30,7 +30,6 @@ from billing.templatetags.billing_tags import cents
 
 logger = logging.getLogger(__name__)
 
-NEEDS_AUTHENTICATION = "authentication_required"
 PAYMENT_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,100}")
 OUT_OF_DATE = "This page was out of date: here is where the invoice stands now."
 
@@ -114,8 +113,10 @@ def _pay_now(request, invoice: Invoice, attempt: str):
         return _paid(request, invoice)
     if payment is None:  # made already (a resubmitted form), or a scheduled attempt is running right now
         messages.info(request, OUT_OF_DATE)
-    elif payment.failure_code == NEEDS_AUTHENTICATION:
+    elif payment.failure_code == payments.NEEDS_AUTHENTICATION:
         messages.info(request, "Your bank asks you to confirm this payment.")
+    elif payment.failure_code == payments.PROVIDER_ERROR:  # Stripe refused the request: ours to fix, not the card
+        messages.error(request, STRIPE_UNAVAILABLE)
     else:
         messages.error(request, payment.failure_message or "The card was declined.")
     return redirect(pay_url(invoice))

@@ -37,10 +37,10 @@ from datetime import timedelta
 import stripe
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from billing import dunning
+from billing import carrying, dunning
 from billing.alerts import owner_emails
 from billing.models import BillingEvent, Invoice, Payment, Subscription
 from billing.stripe_gateway import as_dict, stripe_client
@@ -51,6 +51,27 @@ logger = logging.getLogger("billing.payments")
 CHARGEABLE = (Invoice.Status.OPEN, Invoice.Status.PAST_DUE)
 CONFIRMABLE = ("requires_action", "requires_confirmation", "requires_payment_method")  # could still be paid
 STUCK_AFTER = timedelta(hours=1)  # an attempt still processing after this is looked at by the reconciliation
+
+# Failure codes of an attempt besides the card's own (Stripe's decline codes, `authentication_required`):
+NEEDS_AUTHENTICATION = Payment.NEEDS_AUTHENTICATION  # only the Owner can authorize it, on the invoice's pay page
+AMOUNT_TOO_SMALL = "amount_too_small"  # Stripe's minimum charge: the invoice is carried forward (billing.carrying)
+# Stripe refused the request itself (a bad parameter, a revoked API key, a reused idempotency key): ours to fix,
+# not the customer's. The invoice stays as it was, nobody is emailed, the error is logged for staff, and an open
+# invoice is tried again later as a new attempt (provider_retries_due), PROVIDER_RETRY_FIRST, then twice as long
+# after each failure.
+PROVIDER_ERROR = "provider_error"
+PROVIDER_RETRY_FIRST = timedelta(hours=1)
+PROVIDER_RETRY_LONGEST = timedelta(hours=24)
+# Stripe's refusals of the request rather than of the card, recorded as PROVIDER_ERROR. The errors after which the
+# same request may well succeed (RateLimitError, APIConnectionError, a 5xx APIError: Stripe says to retry them
+# with backoff) propagate instead: our claim is released and the charge task retries (billing.tasks), and an
+# attempt they leave in flight is resumed by the reconciliation.
+REFUSED_REQUEST = (
+    stripe.InvalidRequestError,
+    stripe.IdempotencyError,
+    stripe.AuthenticationError,
+    stripe.PermissionError,
+)
 
 # The charge task's hard time limit (billing.tasks.charge_invoice): Celery kills a run that reaches it, and its soft
 # limit (dashboard.celery) interrupts it 12 s before, which releases the claim.
@@ -74,6 +95,26 @@ def invoices_to_charge() -> list[int]:
         .order_by("issued_at", "id")
         .values_list("pk", flat=True)
     )
+
+
+def provider_retries_due(now=None) -> list[tuple[int, int]]:
+    """[(open invoice, the attempt to make)] whose last attempt Stripe refused as a request (PROVIDER_ERROR) and
+    whose wait is over: PROVIDER_RETRY_FIRST after the first such failure, twice as long after each next one."""
+    now = now or timezone.now()
+    due = []
+    invoices = Invoice.objects.filter(
+        status=Invoice.Status.OPEN, collection=Invoice.Collection.CARD, payments__failure_code=PROVIDER_ERROR
+    ).distinct()
+    for invoice in invoices.prefetch_related("payments"):
+        attempts = sorted(invoice.payments.all(), key=lambda payment: payment.attempt)
+        latest = attempts[-1]
+        if latest.status != Payment.Status.FAILED or latest.failure_code != PROVIDER_ERROR:
+            continue
+        refused = sum(1 for payment in attempts if payment.failure_code == PROVIDER_ERROR)
+        wait = min(PROVIDER_RETRY_FIRST * 2 ** (refused - 1), PROVIDER_RETRY_LONGEST)
+        if now >= latest.updated_at + wait:
+            due.append((invoice.pk, latest.attempt + 1))
+    return due
 
 
 def charge_invoice(invoice_id: int, *, attempt: int | None = None, on_session: bool = False) -> Payment | None:
@@ -105,13 +146,30 @@ def _charge(payment_id: int, claim: str, *, retrying: bool) -> Payment | None:
         # Nothing reached Stripe for this attempt, and nothing is left to charge for now.
         Payment.objects.filter(pk=payment.pk, claimed_by=claim, status=Payment.Status.PROCESSING).delete()
         return None
-    subscription = Subscription.objects.get(team_id=payment.invoice.team_id)
-    if not subscription.payment_method_id:
+    if retrying:
+        payment = _with_current_card(payment, claim)
+    if not payment.payment_method_id:
         return _finish(payment.pk, None, failure=("no_card", "There is no card on file to charge."), claim=claim)
     if not _renew(payment.pk, claim):
         return None  # our claim ran out and another run took the attempt over: it charges, not us
-    intent, failure = _create_intent(payment, subscription)
+    intent, failure = _create_intent(payment, claim)
     return _finish(payment.pk, intent, failure=failure, claim=claim)
+
+
+def _with_current_card(payment: Payment, claim: str) -> Payment:
+    """A resent attempt that made no PaymentIntent, whose team has changed its card since it began: it charges the
+    card on file now, under a new key, since Stripe refuses a key sent again with other parameters."""
+    current = Subscription.objects.values("stripe_customer_id", "payment_method_id").get(
+        team_id=payment.invoice.team_id
+    )
+    if (payment.stripe_customer_id, payment.payment_method_id) == tuple(current.values()):
+        return payment
+    Payment.objects.filter(pk=payment.pk, claimed_by=claim).update(
+        stripe_customer_id=current["stripe_customer_id"],
+        payment_method_id=current["payment_method_id"],
+        key_generation=F("key_generation") + 1,
+    )
+    return Payment.objects.select_related("invoice").get(pk=payment.pk)
 
 
 def _claim(payment_id: int) -> str | None:
@@ -163,6 +221,8 @@ def _begin_attempt(invoice_id: int, *, attempt: int | None, on_session: bool) ->
         if on_session and invoice.status != Invoice.Status.PAST_DUE:
             return None  # the schedule charges an open invoice within minutes; Owners pay only past-due ones
         in_flight = invoice.payments.filter(status=Payment.Status.PROCESSING).first()
+        if in_flight is None and carrying.carry_forward(invoice, reason="below_minimum_at_charge"):
+            return None  # Stripe would refuse so small a charge: the team's next invoice collects it
         if in_flight is not None:
             if on_session or (attempt is not None and attempt != in_flight.attempt):
                 return None  # another attempt is running: the pay page says so rather than racing it
@@ -170,12 +230,16 @@ def _begin_attempt(invoice_id: int, *, attempt: int | None, on_session: bool) ->
         wanted = attempt or 1
         if invoice.payments.count() != wanted - 1:
             return None  # that attempt was made already (a duplicate task, a resubmitted form)
+        subscription = Subscription.objects.get(team_id=invoice.team_id)
         payment = Payment.objects.create(
             invoice=invoice,
             attempt=wanted,
             idempotency_key=f"invoice-{invoice.public_id}-attempt-{wanted}",
             amount_cents=invoice.total_cents,
             on_session=on_session,
+            # What this attempt charges, fixed now: a resend under its key must not pick up a card changed since.
+            stripe_customer_id=subscription.stripe_customer_id,
+            payment_method_id=subscription.payment_method_id,
         )
         return payment, False
 
@@ -197,13 +261,14 @@ def _intent_made_already(payment: Payment, *, retrying: bool):
     return None
 
 
-def _create_intent(payment: Payment, subscription: Subscription):
-    """Create and confirm the attempt's PaymentIntent; it and the failure (code, message), if any."""
+def _create_intent(payment: Payment, claim: str):
+    """Create and confirm the attempt's PaymentIntent with the attempt's own parameters; it and the failure
+    (code, message), if any. Errors Stripe says to retry propagate (see REFUSED_REQUEST)."""
     params = {
         "amount": payment.amount_cents,
         "currency": payment.invoice.currency,
-        "customer": subscription.stripe_customer_id,
-        "payment_method": subscription.payment_method_id,
+        "customer": payment.stripe_customer_id,
+        "payment_method": payment.payment_method_id,
         "payment_method_types": ["card"],  # a card only: no redirect-based method that would need a return_url
         "confirm": True,
         "metadata": {
@@ -215,19 +280,51 @@ def _create_intent(payment: Payment, subscription: Subscription):
     if not payment.on_session:
         params["off_session"] = True  # on-session, a bank's 3-D Secure check is answered in the pay page
     client = stripe_client()
+    options = {"idempotency_key": payment.stripe_idempotency_key}
     try:
-        intent = client.v1.payment_intents.create(params=params, options={"idempotency_key": payment.idempotency_key})
+        intent = client.v1.payment_intents.create(params=params, options=options)
     except stripe.CardError as error:  # declined, or the bank wants the customer present (3-D Secure)
         # The failed PaymentIntent exists; keep its id for the records (Stripe names it in the error).
         named = as_dict(getattr(error, "error", None)).get("payment_intent") or {}
         if named.get("id"):
             intent = client.v1.payment_intents.retrieve(named["id"])
         else:
-            intent = find_intent(payment.idempotency_key, customer=subscription.stripe_customer_id)
+            intent = find_intent(payment.idempotency_key, customer=payment.stripe_customer_id)
         _remember_intent(payment, intent)
         return intent, (error.code or "card_declined", error.user_message or str(error))
+    except REFUSED_REQUEST as error:
+        if getattr(error, "code", None) == AMOUNT_TOO_SMALL:
+            return None, (AMOUNT_TOO_SMALL, "The amount is below the minimum Stripe charges a card.")
+        logger.error(
+            "Stripe refused to charge invoice %s (attempt %s): %s",
+            payment.invoice.number,
+            payment.attempt,
+            _describe(error),
+        )
+        return None, (PROVIDER_ERROR, _describe(error))
+    except stripe.APIError as error:
+        # Stripe saves a 5xx under its key and replays it for 24 hours: unless the PaymentIntent was made after
+        # all, the retry must send another key (same parameters, same metadata to be found by).
+        intent = find_intent(payment.idempotency_key, customer=payment.stripe_customer_id)
+        if intent is not None:
+            _remember_intent(payment, intent)
+            return intent, _failure_of(intent)
+        Payment.objects.filter(pk=payment.pk, claimed_by=claim).update(key_generation=F("key_generation") + 1)
+        logger.warning(
+            "Stripe answered %s to invoice %s attempt %s: its retry sends a new key",
+            error.http_status,
+            payment.invoice.number,
+            payment.attempt,
+        )
+        raise
     _remember_intent(payment, intent)
     return intent, _failure_of(intent)
+
+
+def _describe(error: stripe.StripeError) -> str:
+    """A Stripe error for the records: its class, code and message."""
+    code = getattr(error, "code", None)
+    return f"{type(error).__name__}{f' ({code})' if code else ''}: {error.user_message or error}"[:300]
 
 
 def _earlier_attempt_settles_it(payment: Payment) -> bool:
@@ -268,12 +365,20 @@ def cancel_if_payable(payment_intent_id: str):
 
 
 def intent_awaiting_authentication(invoice: Invoice):
-    """The PaymentIntent of the invoice's latest attempt if the bank waits for the Owner to authenticate it."""
+    """The PaymentIntent of the invoice's latest attempt if the bank waits for the Owner to authenticate it.
+
+    On-session, Stripe leaves it `requires_action` (3-D Secure to complete in the page). Off-session, a charge the
+    bank wants authenticated fails with `authentication_required` and leaves it `requires_payment_method`: Stripe's
+    guide is to bring the customer back to confirm that same PaymentIntent on-session with the card (Stripe.js
+    `confirmCardPayment` with the payment method), not to make a new one. Either way the pay page confirms it."""
     latest = invoice.payments.order_by("-attempt").first()
     if latest is None or latest.status != Payment.Status.FAILED or not latest.stripe_payment_intent_id:
         return None
     intent = stripe_client().v1.payment_intents.retrieve(latest.stripe_payment_intent_id)
-    return intent if intent.status == "requires_action" else None
+    if intent.status == "requires_action":
+        return intent
+    needs_authentication = as_dict(intent.last_payment_error).get("code") == NEEDS_AUTHENTICATION
+    return intent if intent.status == "requires_payment_method" and needs_authentication else None
 
 
 def record_confirmation(invoice: Invoice, payment_intent_id: str) -> Payment:
@@ -440,12 +545,10 @@ def _finish(payment_id: int, intent, *, failure, claim: str | None = None) -> Pa
         else:
             payment.status = Payment.Status.FAILED
             payment.failure_code, payment.failure_message = failure[0][:64], failure[1][:300]
-            if invoice.status in CHARGEABLE:  # never back from paid or void
-                invoice.status = Invoice.Status.PAST_DUE
-            template = "invoice-past-due"
+            template = _after_failure(invoice, payment)
         payment.save()
         invoice.save(update_fields=["status", "paid_at"])
-        overdue = invoice.status == Invoice.Status.PAST_DUE  # a failure on a paid or void invoice changes nothing
+        overdue = invoice.status == Invoice.Status.PAST_DUE and template is not None
         if failure is None:
             dunning.lift_if_paid_up(invoice.team_id)  # paying the last past-due invoice lifts a suspension at once
         elif overdue:
@@ -464,10 +567,26 @@ def _finish(payment_id: int, intent, *, failure, claim: str | None = None) -> Pa
             },
         )
         recipients = owner_emails(invoice.team_id)
-        if recipients and (failure is None or (overdue and not payment.on_session)):  # on-session: the page tells
+        # On-session, the pay page tells the Owner what happened.
+        if template and recipients and (failure is None or (overdue and not payment.on_session)):
             context = {"invoice": invoice, "payment": payment}
             _send(template, recipients, context)
     return payment
+
+
+def _after_failure(invoice: Invoice, payment: Payment) -> str | None:
+    """Move the invoice on after a failed attempt (its row is locked); the email template for the Owners, if any.
+
+    A declined card makes an open invoice past due (dunning takes over); so does a charge the bank wants the Owner
+    to authenticate, with an email that says so (dunning does not retry it). A charge Stripe refused as too small
+    carries the invoice forward. Stripe refusing the request itself changes nothing the customer can see."""
+    if payment.failure_code == AMOUNT_TOO_SMALL:
+        carrying.carry_forward(invoice, reason="refused_by_stripe_as_too_small")
+        return None
+    if payment.failure_code == PROVIDER_ERROR or invoice.status not in CHARGEABLE:  # never back from paid or void
+        return None
+    invoice.status = Invoice.Status.PAST_DUE
+    return "invoice-needs-authentication" if payment.failure_code == NEEDS_AUTHENTICATION else "invoice-past-due"
 
 
 def _send(template: str, recipients: list[str], context: dict) -> None:

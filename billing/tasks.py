@@ -45,7 +45,10 @@ def charge_due_invoices() -> int:
     due = payments.invoices_to_charge()
     for invoice_id in due:
         charge_invoice.delay(invoice_id)
-    return len(due)
+    retries = payments.provider_retries_due()  # attempts Stripe refused as requests, tried again after a wait
+    for invoice_id, attempt in retries:
+        charge_invoice.delay(invoice_id, attempt)
+    return len(due) + len(retries)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=300)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import team_member_required
 from accounts.roles import Perm
-from billing import entitlements, selectors, services, state
+from billing import carrying, entitlements, selectors, services, state
 from billing.charts import daily_chart
 from billing.forms import PeriodForm, PlanChoiceForm, last_day, period_key
 from billing.models import BillingEvent, Invoice, Plan, Subscription, UsageAlert
@@ -91,12 +91,22 @@ def billing_overview(request):
 def _invoices(team) -> dict:
     """The latest invoices (one query), each marked if it awaits a bank transfer (shown with its due date), and
     how to pay those by transfer if any does."""
-    invoices = list(Invoice.objects.filter(team=team).select_related("period")[:INVOICE_ROWS])
+    invoices = list(Invoice.objects.filter(team=team).select_related("period", "carried_to")[:INVOICE_ROWS])
     instructions = ""
     for invoice in invoices:
         invoice.awaits_transfer = selectors.awaits_transfer(invoice)
         instructions = instructions or selectors.payment_instructions(invoice)
-    return {"invoices": invoices, "transfer_instructions": instructions}
+    return {
+        "invoices": invoices,
+        "transfer_instructions": instructions,
+        # Only the latest invoice can be waiting (the next one issued takes it): no query of its own.
+        "carried_forward_cents": sum(
+            invoice.total_cents
+            for invoice in invoices
+            if invoice.status == Invoice.Status.CARRIED and invoice.carried_to_id is None
+        ),
+        "minimum_charge_cents": carrying.minimum_charge_cents(),
+    }
 
 
 def _period_context(period_state: state.BillingState) -> dict:

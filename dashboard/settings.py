@@ -226,6 +226,9 @@ SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Cont
 BILLING_CLOSE_GRACE_SECONDS = envint("BILLING_CLOSE_GRACE_SECONDS", 3600)
 # Dunning: days after a failed charge on which it is retried; after the last failure the team is suspended.
 BILLING_DUNNING_RETRY_DAYS = tuple(int(day) for day in envlist("BILLING_DUNNING_RETRY_DAYS", "1,3,5"))
+# The smallest amount Stripe charges a card in USD ($0.50): an invoice below it is not charged but carried
+# forward to the team's next invoice (docs/billing.md, "Amounts below Stripe's minimum charge").
+BILLING_MINIMUM_CHARGE_CENTS = envint("BILLING_MINIMUM_CHARGE_CENTS", 50)
 # The Garage program's grant: how long it lasts from acceptance, and its default allowances per period
 # (staff can change the allowances of each grant).
 GARAGE_GRANT_MONTHS = envint("GARAGE_GRANT_MONTHS", 3)

@@ -74,7 +74,7 @@ def test_suspending_twice_changes_nothing_more(owner_membership):
 
 def test_a_paid_invoice_is_never_retried(owner_membership):
     store_card(owner_membership, "4242424242424242")
-    invoice = pay_as_you_go_invoice(owner_membership, 2)
+    invoice = pay_as_you_go_invoice(owner_membership, 4)
     payments.charge_invoice(invoice.pk)
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
     assert run_dunning_at(timezone.now() + timedelta(days=30)) == ([], [])

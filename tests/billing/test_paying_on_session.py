@@ -176,14 +176,15 @@ def test_a_failed_authentication_changes_nothing_and_the_owner_can_try_again(
 
 def test_a_payment_confirmed_in_the_browser_but_never_reported_is_found_before_charging_again(owner_membership):
     """The Owner authenticated, then closed the tab before the page posted back, and the webhook is late:
-    the next dunning retry must record that payment, not charge the invoice a second time."""
+    dunning leaves a charge only the Owner can authorize alone, and their next "Pay now" records that payment
+    rather than charging the invoice a second time."""
     invoice = past_due_invoice(owner_membership, NEEDS_3DS)
     intent = stripe_client().v1.payment_intents.retrieve(Payment.objects.get(invoice=invoice).stripe_payment_intent_id)
     authenticate_in_the_browser(intent.id, intent.client_secret)
 
     (due, _) = dunning.due_retries(timezone.now() + timedelta(days=2))
-    assert due == [(invoice.pk, 2)]
-    assert payments.charge_invoice(invoice.pk, attempt=2) is None
+    assert due == []
+    assert payments.charge_invoice(invoice.pk, attempt=2, on_session=True) is None
 
     invoice.refresh_from_db()
     assert invoice.status == "paid"
@@ -255,7 +256,7 @@ def test_an_open_or_paid_invoice_has_nothing_to_pay_here(owner_membership, owner
 
 def test_another_invoices_payment_intent_is_refused(owner_membership, owner_client, other_team, make_member):
     invoice = past_due_invoice(owner_membership, NEEDS_3DS)
-    other = past_due_invoice(make_member(Role.OWNER, team=other_team), NEEDS_3DS, requests=3)
+    other = past_due_invoice(make_member(Role.OWNER, team=other_team), NEEDS_3DS, requests=4)
     foreign = Payment.objects.get(invoice=other).stripe_payment_intent_id
 
     response = owner_client.post(pay_url(invoice), {"payment_intent": foreign}, follow=True)
@@ -309,7 +310,7 @@ def test_use_another_card_stores_it_and_comes_back_to_the_pay_page(
     assert response["Location"] == pay_url(invoice)
     assert "Pay $3.00 with Visa •••• 4242" in owner_client.get(pay_url(invoice)).content.decode()
 
-    foreign = past_due_invoice(make_member(Role.OWNER, team=other_team), DECLINED_ON_CHARGE, requests=2)
+    foreign = past_due_invoice(make_member(Role.OWNER, team=other_team), DECLINED_ON_CHARGE, requests=4)
     form = card_form(owner_client, f"/billing/card/?next=pay-{foreign.public_id}")
     assert 'name="next"' not in form["html"]  # another team's invoice is not a place to go back to
 

@@ -144,7 +144,7 @@ def test_without_a_card_the_attempt_fails_without_calling_stripe(owner_membershi
 
 def test_the_sweep_finds_new_invoices_to_charge_once(owner_membership):
     store_card(owner_membership, "4242424242424242")
-    invoice = pay_as_you_go_invoice(owner_membership, 3)
+    invoice = pay_as_you_go_invoice(owner_membership, 4)
     assert payments.invoices_to_charge() == [invoice.pk]
     payments.charge_invoice(invoice.pk)
     assert payments.invoices_to_charge() == []
@@ -154,7 +154,7 @@ def test_the_close_command_charges_the_invoices_it_issues_once(owner_membership)
     """What a newcomer does on `make run`: upgrade with 4242…, close the period, see the invoice paid."""
     store_card(owner_membership, "4242424242424242")
     services.switch_plan(actor=owner_membership, plan_code="payg")
-    count_billable_requests(owner_membership.team, 3)
+    count_billable_requests(owner_membership.team, 4)
     after_the_period = (metering.current_period(owner_membership.team_id).end + timedelta(hours=2)).isoformat()
 
     out = StringIO()
@@ -162,6 +162,6 @@ def test_the_close_command_charges_the_invoices_it_issues_once(owner_membership)
     call_command("close_billing_periods", "--now", after_the_period, "--allow-future", stdout=out)
 
     invoice = Invoice.objects.get(team=owner_membership.team)
-    assert f"{invoice.number}  {owner_membership.team}  $0.45  Paid" in out.getvalue()
+    assert f"{invoice.number}  {owner_membership.team}  $0.60  Paid" in out.getvalue()
     assert "Closed 0 period(s)." in out.getvalue()
     assert [intent.status for intent in intents_for(invoice)] == ["succeeded"]

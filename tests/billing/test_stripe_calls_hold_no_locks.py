@@ -418,7 +418,7 @@ def test_the_reconciliation_settles_the_other_attempts_when_one_payment_intent_i
     for n in range(3):
         owner = make_member(Role.OWNER, team=TeamFactory(), email=f"stuck-{n}@example.com")
         store_card(owner, VISA)
-        invoices.append(pay_as_you_go_invoice(owner, n + 1))
+        invoices.append(pay_as_you_go_invoice(owner, n + 4))
     monkeypatch.setattr(payments, "_finish", lambda *args, **kwargs: (_ for _ in ()).throw(SystemExit("killed")))
     for invoice in invoices:  # each charged at Stripe, its run dead before it recorded anything
         with pytest.raises(SystemExit):

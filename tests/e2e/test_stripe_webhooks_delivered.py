@@ -30,7 +30,7 @@ def test_a_charge_sends_a_signed_payment_intent_succeeded_that_the_endpoint_stor
 ):
     owner = make_member(Role.OWNER, email="webhooks@example.com")
     store_card(owner, "4242424242424242")
-    invoice = pay_as_you_go_invoice(owner, 2)
+    invoice = pay_as_you_go_invoice(owner, 4)
 
     payment = payments.charge_invoice(invoice.pk)
 
