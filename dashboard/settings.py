@@ -359,6 +359,7 @@ CELERY_BEAT_SCHEDULE = {
         ("billing: grant reminders", "billing.tasks.send_grant_reminders", 3600),
         ("billing: start and end Enterprise contracts", "billing.tasks.switch_due_contracts", 60),
         ("billing: overdue invoice-paid invoices", "billing.tasks.mark_overdue_invoices", 3600),
+        ("billing: detach replaced cards", "billing.tasks.detach_replaced_cards", 3600),
         ("garage: end due grants", "garage.tasks.end_due_grants", 5 * 60),
         ("vehicles: purge idempotency keys", "vehicles.tasks.purge_idempotency_keys", 3600),
         ("vehicles: purge unused test-mode owners", "vehicles.tasks.purge_unused_test_owners", 24 * 3600),
