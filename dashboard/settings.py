@@ -221,6 +221,8 @@ EMAIL_OUTBOX_MAX_ATTEMPTS = envint("EMAIL_OUTBOX_MAX_ATTEMPTS", 10)
 EMAIL_OUTBOX_RETRY_SECONDS = envint("EMAIL_OUTBOX_RETRY_SECONDS", 30)
 EMAIL_OUTBOX_KEEP_DAYS = envint("EMAIL_OUTBOX_KEEP_DAYS", 30)
 ADMINS = [("Ops", addr) for addr in envlist("ADMINS", "")]
+# Who is emailed when an invoice is refunded or disputed in Stripe (billing.refunds); ADMINS' addresses by default.
+BILLING_STAFF_EMAILS = envlist("BILLING_STAFF_EMAILS", "") or [addr for _, addr in ADMINS]
 SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Contact sales" for Enterprise
 # A period closes (and is invoiced) this long after its end, so requests in flight at the boundary finish.
 BILLING_CLOSE_GRACE_SECONDS = envint("BILLING_CLOSE_GRACE_SECONDS", 3600)

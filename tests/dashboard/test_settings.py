@@ -217,7 +217,7 @@ STRIPE_KEY_ERRORS = {
         },
         "ignition.E002",
         "STRIPE_SECRET_KEY is not set",
-    ),  # fmt: skip
+    ),
     "a live key sent to localstripe": (
         {"STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_API_BASE": "http://127.0.0.1:8420"},
         "ignition.E003",
