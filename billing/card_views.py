@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 NEXT_UPGRADE = "upgrade"  # on to the Pay-as-you-go confirmation
 NEXT_PAY = "pay-"  # + a past-due invoice's public id of this team: back to its pay page
-STRIPE_UNAVAILABLE = "Card payments are unavailable right now. Try again in a few minutes."  # the pay page's
+STRIPE_UNAVAILABLE = "Card payments are unavailable right now. Try again in a few minutes."  # billing.pay_views
 REAUTHENTICATE = "Enter your password again to change the card."
 
 

@@ -65,6 +65,10 @@
       })
       .then(function (result) {
         if (result.error) {
+          var intent = result.error.setup_intent;
+          if (result.error.code === "setup_intent_unexpected_state" || (intent && intent.status === "canceled")) {
+            clientSecret = null; // that SetupIntent can take no other card: the next try asks for a new one
+          }
           showError(result.error.message);
           return;
         }

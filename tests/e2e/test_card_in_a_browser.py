@@ -85,3 +85,21 @@ def test_an_owner_adds_a_card_and_upgrades_to_pay_as_you_go(page: Page, owner):
     expect(plan_card.get_by_role("link", name="Replace card")).to_be_visible()
     subscription = metering.subscription_for(owner.team_id)
     assert (subscription.plan.code, subscription.card_last4) == ("payg", "4242")
+
+
+def test_a_declined_card_then_a_good_one_in_the_same_form_uses_one_setup_intent(page: Page, owner):
+    sign_in(page)
+    page.goto("/billing/card/")
+    reauthenticate(page)
+    expect(page.locator("#card-element input")).to_have_count(5)
+    before = setup_intent_count()
+
+    type_card(page, "4000000000000002")
+    page.get_by_role("button", name="Save card").click()
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"declined", re.I))
+    page.locator("#card-element").get_by_placeholder("number").fill("4242424242424242")  # no reload
+    page.get_by_role("button", name="Save card").click()
+
+    expect(page).to_have_url(re.compile(r"/billing/$"))
+    expect(page.locator("main")).to_contain_text("Visa •••• 4242 is now your card.")
+    assert setup_intent_count() == before + 1
