@@ -108,7 +108,17 @@ INVOICE_ACTIONS = {
 class InvoiceAdmin(ReadOnlyAdmin):
     """Issued invoices are never edited; staff void them, mark them paid or resend their email (billing.backoffice)."""
 
-    list_display = ["number", "team", "period", "total_cents", "status", "issued_at", "paid_at"]
+    list_display = [
+        "number",
+        "team",
+        "period",
+        "total_cents",
+        "status",
+        "issued_at",
+        "paid_at",
+        "refunded_cents",
+        "dispute_status",
+    ]
     list_filter = ["status"]
     search_fields = ["number", "team__name"]
     list_select_related = ["team", "period"]

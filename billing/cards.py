@@ -5,8 +5,16 @@ Billing tab confirms with Stripe.js; on return the server retrieves the SetupInt
 not wait for webhooks: localstripe sends no `setup_intent.*` events) and stores the PaymentMethod as
 the team's default. Only the card's brand, last 4 digits and expiry are kept here.
 
-Removing the card (`remove_card`) detaches the PaymentMethod at Stripe and forgets it here, unless
-a paid plan still needs it (`why_card_is_needed`: the plan, a scheduled switch, or an unpaid invoice).
+The SetupIntent is made only when the Owner submits the card form (the page's script asks
+`card_setup_intent` for one), not on every view of the page: Stripe keeps every SetupIntent made.
+
+A replaced card's PaymentMethod is detached from the Customer once the new card is stored
+(`detach_replaced_cards`); if Stripe cannot be reached it stays listed in `cards_to_detach` and beat's
+`detach_replaced_cards` tries again. Removing the card (`remove_card`) detaches the PaymentMethod at
+Stripe and forgets it here, unless a paid plan still needs it (`why_card_is_needed`: the plan, a
+scheduled switch, or an unpaid invoice).
+
+`stripe_trouble` words a failed Stripe call for the developer; the views log the details for staff.
 
 No transaction or row lock is held across a call to Stripe: each call sits between short transactions
 (a conditional UPDATE stores the Customer once; a removal is committed first and undone if Stripe refuses).
@@ -45,6 +53,35 @@ NO_CARD_ON_FILE = {
 
 class CardError(Exception):
     """Why a card could not be stored; the message is shown to the developer."""
+
+
+STRIPE_UNREACHABLE = "We couldn't reach our payment provider. Try again in a minute."
+STRIPE_BUSY = "Our payment provider is busy right now. Try again in a minute."
+STRIPE_FAILED = "Our payment provider had a problem with this request. Try again in a minute."
+STRIPE_MISCONFIGURED = (
+    "Card changes are unavailable right now because of a problem on our side; our team has been alerted. "
+    "Try again later."
+)
+STRIPE_REFUSED = "Our payment provider refused this request. Reload the page and try again."
+STRIPE_CONFLICT = "Another change to this card was in progress. Reload the page and try again."
+
+
+def stripe_trouble(error: stripe.StripeError) -> str:
+    """What to tell the developer when a call to Stripe failed; nothing was stored (the details are for the log)."""
+    if isinstance(error, stripe.CardError):  # the card itself: Stripe's message is written for the cardholder
+        return error.user_message or "Your card was declined. Try another card."
+    for kind, message in (
+        (stripe.APIConnectionError, STRIPE_UNREACHABLE),
+        (stripe.RateLimitError, STRIPE_BUSY),
+        (stripe.AuthenticationError, STRIPE_MISCONFIGURED),  # our key is wrong or revoked: staff must act
+        (stripe.PermissionError, STRIPE_MISCONFIGURED),  # a restricted key without the right
+        (stripe.IdempotencyError, STRIPE_CONFLICT),
+        (stripe.InvalidRequestError, STRIPE_REFUSED),
+        (stripe.APIError, STRIPE_FAILED),
+    ):
+        if isinstance(error, kind):
+            return message
+    return STRIPE_FAILED
 
 
 def _require_owner(actor: Membership) -> None:
@@ -132,6 +169,9 @@ def finish_card_setup(actor: Membership, setup_intent_id: str) -> Subscription:
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update(of=("self",)).get(pk=subscription.pk)
         before = {"card": _card_label(subscription)}
+        replaced = subscription.payment_method_id
+        if replaced and replaced != method.id and replaced not in subscription.cards_to_detach:
+            subscription.cards_to_detach = [*subscription.cards_to_detach, replaced]
         subscription.payment_method_id = method.id
         subscription.card_brand, subscription.card_last4 = card.brand, card.last4
         subscription.card_exp_month, subscription.card_exp_year = card.exp_month, card.exp_year
@@ -142,7 +182,49 @@ def finish_card_setup(actor: Membership, setup_intent_id: str) -> Subscription:
             team_id=actor.team_id, actor=actor.user, kind=BillingEvent.Kind.CARD_CHANGED, before=before, after=after
         )
         record_audit(team=actor.team, actor=actor.user, action="billing.card_stored", target=after["card"])
+    detach_replaced_cards(actor.team_id)  # committed first: whatever Stripe answers, the new card is stored
     return subscription
+
+
+def detach_replaced_cards(team_id: int) -> int:
+    """Detach the team's replaced PaymentMethods from its Customer at Stripe; how many are done.
+
+    No transaction is open during the calls. One Stripe refuses as unknown or not attached is done too (nothing
+    is left to detach); one it could not be asked about stays listed for beat's next try. The card in use is
+    never detached, even if listed.
+    """
+    row = Subscription.objects.filter(team_id=team_id).values_list("cards_to_detach", "payment_method_id").first()
+    if row is None or not row[0]:
+        return 0
+    listed, current = row
+    done = []
+    for payment_method_id in listed:
+        if payment_method_id != current:
+            try:
+                stripe_client().v1.payment_methods.detach(payment_method_id)
+            except stripe.InvalidRequestError:
+                logger.info("Replaced PaymentMethod %s was already detached at Stripe", payment_method_id)
+            except stripe.StripeError:
+                logger.warning(
+                    "Could not detach the replaced PaymentMethod %s of team %s; beat tries again",
+                    payment_method_id,
+                    team_id,
+                    exc_info=True,
+                )
+                continue
+        done.append(payment_method_id)
+    if done:
+        with transaction.atomic():  # a card replaced meanwhile may have been listed: keep it
+            subscription = Subscription.objects.select_for_update(of=("self",)).get(team_id=team_id)
+            subscription.cards_to_detach = [pm for pm in subscription.cards_to_detach if pm not in done]
+            subscription.save(update_fields=["cards_to_detach", "updated_at"])
+    return len(done)
+
+
+def detach_all_replaced_cards() -> int:
+    """Beat's retry of `detach_replaced_cards` for every team with a replaced card still attached at Stripe."""
+    team_ids = Subscription.objects.exclude(cards_to_detach=[]).values_list("team_id", flat=True)
+    return sum(detach_replaced_cards(team_id) for team_id in list(team_ids))
 
 
 def why_card_is_needed(subscription: Subscription) -> str | None:

@@ -65,6 +65,9 @@ class Subscription(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # PaymentMethods a new card replaced, still attached to the Customer at Stripe until billing.cards detaches them
+    # (at once, or beat's `detach_replaced_cards` retries): never charged again, but kept off the Customer.
+    cards_to_detach = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
@@ -334,6 +337,8 @@ class BillingEvent(models.Model):
         INVOICE = "invoice", "Invoice changed by staff"
         CONTRACT = "contract", "Enterprise contract"
         CARRIED = "carried_forward", "Amount carried forward"
+        REFUND = "refund", "Refunded in Stripe"
+        DISPUTE = "dispute", "Disputed in Stripe"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="billing_events")
     period = models.ForeignKey(BillingPeriod, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -390,6 +395,13 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     # A carried-forward invoice: the invoice its amount was added to (empty until the team's next one is issued).
     carried_to = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="carried_from")
+    # What Stripe says of its charge after it was paid (billing.webhooks): refunded in Stripe's dashboard (in all, as
+    # the charge's amount_refunded), or disputed by the cardholder (the dispute's status and reason, as Stripe names
+    # them). The invoice stays "paid": these say what happened to the money since.
+    refunded_cents = models.BigIntegerField(default=0)
+    disputed_at = models.DateTimeField(null=True, blank=True)
+    dispute_status = models.CharField(max_length=32, blank=True)
+    dispute_reason = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ["-issued_at", "-id"]

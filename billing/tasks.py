@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing import alerts, closing, contracts, dunning, grants, payments, services
+from billing import alerts, cards, closing, contracts, dunning, grants, payments, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -79,3 +79,8 @@ def switch_due_contracts() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
 def mark_overdue_invoices() -> int:
     return len(contracts.mark_overdue_invoices())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=600)
+def detach_replaced_cards() -> int:
+    return cards.detach_all_replaced_cards()

@@ -6,6 +6,7 @@ urlpatterns = [
     path("billing/", views.billing_overview, name="billing"),
     path("billing/card/", card_views.card, name="billing_card"),
     path("billing/card/remove/", card_views.remove_card, name="billing_card_remove"),
+    path("billing/card/setup-intent/", card_views.card_setup_intent, name="billing_card_setup_intent"),
     path("billing/details/", invoice_views.billing_details, name="billing_details"),
     path("billing/invoices/<uuid:invoice_id>/", invoice_views.invoice_detail, name="billing_invoice"),
     path("billing/invoices/<uuid:invoice_id>/pdf", invoice_views.invoice_pdf, name="billing_invoice_pdf"),

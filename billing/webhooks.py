@@ -5,6 +5,10 @@ is acknowledged and ignored); a payment event is never trusted as is: the Paymen
 from Stripe again and its current state recorded through the same code the charging task uses, which
 only moves a payment forward (processing → succeeded or failed). So duplicates, reordering and stale
 events are harmless. localstripe signs its webhooks like Stripe (`/_config/webhooks/...`).
+
+A refund or a dispute made in Stripe (`charge.refunded`, `charge.dispute.*`) is recorded on the invoice the
+charge paid (billing.refunds): the charge is fetched again for its refunded total; a dispute is taken from the
+signed event, its status moving forward only.
 """
 
 import json
@@ -15,13 +19,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import payments
+from billing import payments, refunds
 from billing.models import Payment, StripeEvent
 from billing.stripe_gateway import as_dict, stripe_client
 
 logger = logging.getLogger("billing.webhooks")
 
 PAYMENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+REFUND_EVENTS = ("charge.refunded",)
+DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+HANDLED_EVENTS = PAYMENT_EVENTS + REFUND_EVENTS + DISPUTE_EVENTS
 
 
 class ForgedEvent(Exception):
@@ -68,16 +75,21 @@ def parse_event(payload: bytes) -> dict:
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise MalformedEvent("'data.object' is not an object")
-    if event["type"] in PAYMENT_EVENTS and not isinstance(data["object"].get("id"), str):
-        raise MalformedEvent("'data.object.id' of a payment event is not a string")
+    if event["type"] in HANDLED_EVENTS and not isinstance(data["object"].get("id"), str):
+        raise MalformedEvent(f"'data.object.id' of a {event['type']} event is not a string")
     return event
 
 
 def handle(stored: StripeEvent) -> None:
     """Apply one stored event (also what staff's "replay" will call); errors are kept on the row."""
     try:
+        stripe_object = stored.payload["data"]["object"]
         if stored.type in PAYMENT_EVENTS:
-            reconcile_payment_intent(stored.payload["data"]["object"]["id"])
+            reconcile_payment_intent(stripe_object["id"])
+        elif stored.type in REFUND_EVENTS:
+            refunds.record_charge_refunds(stripe_object["id"])
+        elif stored.type in DISPUTE_EVENTS:
+            refunds.record_dispute(stripe_object)
         stored.error = ""
     except Exception as exc:  # keep the event; a replay can apply it later
         logger.exception("Stripe event %s could not be applied", stored.event_id)

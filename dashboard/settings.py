@@ -221,6 +221,8 @@ EMAIL_OUTBOX_MAX_ATTEMPTS = envint("EMAIL_OUTBOX_MAX_ATTEMPTS", 10)
 EMAIL_OUTBOX_RETRY_SECONDS = envint("EMAIL_OUTBOX_RETRY_SECONDS", 30)
 EMAIL_OUTBOX_KEEP_DAYS = envint("EMAIL_OUTBOX_KEEP_DAYS", 30)
 ADMINS = [("Ops", addr) for addr in envlist("ADMINS", "")]
+# Who is emailed when an invoice is refunded or disputed in Stripe (billing.refunds); ADMINS' addresses by default.
+BILLING_STAFF_EMAILS = envlist("BILLING_STAFF_EMAILS", "") or [addr for _, addr in ADMINS]
 SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Contact sales" for Enterprise
 # A period closes (and is invoiced) this long after its end, so requests in flight at the boundary finish.
 BILLING_CLOSE_GRACE_SECONDS = envint("BILLING_CLOSE_GRACE_SECONDS", 3600)
@@ -362,6 +364,7 @@ CELERY_BEAT_SCHEDULE = {
         ("billing: grant reminders", "billing.tasks.send_grant_reminders", 3600),
         ("billing: start and end Enterprise contracts", "billing.tasks.switch_due_contracts", 60),
         ("billing: overdue invoice-paid invoices", "billing.tasks.mark_overdue_invoices", 3600),
+        ("billing: detach replaced cards", "billing.tasks.detach_replaced_cards", 3600),
         ("garage: end due grants", "garage.tasks.end_due_grants", 5 * 60),
         ("vehicles: purge idempotency keys", "vehicles.tasks.purge_idempotency_keys", 3600),
         ("vehicles: purge unused test-mode owners", "vehicles.tasks.purge_unused_test_owners", 24 * 3600),

@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.roles import Perm, role_can
-from billing import refusals
+from billing import refunds, refusals
 from billing.forms import last_day
 from billing.metering import alert_threshold
 from billing.models import BillingPeriod, Invoice, Subscription, UsageAlert
@@ -26,6 +26,18 @@ def cents(value) -> str:
     value = int(value)
     dollars, rest = divmod(abs(value), 100)
     return f"{'-' if value < 0 else ''}${dollars:,}.{rest:02d}"
+
+
+@register.filter
+def dispute_label(invoice: Invoice) -> str:
+    """ "Disputed" while the cardholder's dispute is open, its outcome once closed; "" without one."""
+    return refunds.dispute_label(invoice)
+
+
+@register.filter
+def stripe_words(value: str) -> str:
+    """One of Stripe's codes in words: "product_not_received" → "product not received"."""
+    return (value or "").replace("_", " ")
 
 
 @register.filter

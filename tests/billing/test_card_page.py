@@ -22,6 +22,7 @@ from tests.factories import PASSWORD
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
 CARD_URL = "/billing/card/"
+SETUP_INTENT_URL = "/billing/card/setup-intent/"
 VISA, DECLINED = "4242424242424242", "4000000000000002"
 
 
@@ -39,12 +40,21 @@ def owner_client(client, owner):
 
 
 def card_form(client, url=CARD_URL) -> dict:
-    """The card page's form: the SetupIntent it carries, and the page."""
+    """The card page's form, and the SetupIntent its script asks for when the Owner submits it (as card-setup.js
+    does: a POST with the form's CSRF token)."""
     response = client.get(url)
     assert response.status_code == 200
     html = response.content.decode()
-    secret = re.search(r'data-client-secret="([^"]+)"', html).group(1)
+    intent_url = re.search(r'data-intent-url="([^"]+)"', html).group(1)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    answer = client.post(intent_url, HTTP_ACCEPT="application/json", HTTP_X_CSRFTOKEN=token)
+    assert answer.status_code == 200, answer.content
+    secret = answer.json()["client_secret"]
     return {"html": html, "secret": secret, "intent_id": secret.split("_secret_")[0]}
+
+
+def setup_intent_count() -> int:
+    return sum(1 for _ in stripe_client().v1.setup_intents.list(params={"limit": 100}).auto_paging_iter())
 
 
 def confirm_in_the_browser(intent_id: str, number: str):
@@ -68,15 +78,30 @@ def followed(response) -> str:
     return response.client.get(response["Location"]).content.decode()
 
 
-def test_the_page_carries_stripe_js_the_publishable_key_and_a_setup_intent(owner_client, team, settings):
-    form = card_form(owner_client)
+def test_viewing_the_card_page_makes_no_setup_intent(owner_client, team, settings):
+    """Stripe keeps every SetupIntent made: one per view of the page piled up (and a Customer per team that
+    only looked). The page carries Stripe.js and the publishable key; the SetupIntent waits for the form."""
+    before = setup_intent_count()
 
-    html = form["html"]
+    for url in (CARD_URL, f"{CARD_URL}?next=upgrade", CARD_URL):
+        html = owner_client.get(url).content.decode()
+
+    assert setup_intent_count() == before
+    assert not subscription(team).stripe_customer_id
     assert f'<script src="{settings.STRIPE_JS_URL}"></script>' in html
     assert "/static/js/card-setup.js" in html
     assert f'data-publishable-key="{settings.STRIPE_PUBLISHABLE_KEY}"' in html
+    assert f'data-intent-url="{SETUP_INTENT_URL}"' in html and "data-client-secret" not in html
     assert '<div id="card-element"' in html
     assert "No card on file." in html
+
+
+def test_submitting_the_form_makes_one_setup_intent_for_the_teams_customer(owner_client, team):
+    before = setup_intent_count()
+
+    form = card_form(owner_client)
+
+    assert setup_intent_count() == before + 1
     assert re.fullmatch(r"seti_\w+_secret_\w+", form["secret"])
     intent = stripe_client().v1.setup_intents.retrieve(form["intent_id"])
     assert intent.customer == subscription(team).stripe_customer_id

@@ -177,3 +177,82 @@ def test_a_real_stripe_key_alone_points_the_sdk_at_stripe():
     assert s["stripe_api_base"] == "https://api.stripe.com"
     assert s["stripe_js"] == "https://js.stripe.com/v3/"
     assert s["stripe_webhook_secret"] == ""  # not localstripe's public one: see ignition.E001
+
+
+STRIPE_KEY_ERRORS = {
+    "only the secret key": (
+        {"STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_WEBHOOK_SECRET": "whsec_abc"},
+        "ignition.E003",
+        "STRIPE_PUBLISHABLE_KEY is localstripe's",
+    ),
+    "a publishable key that is not one": (
+        {**REAL_STRIPE, "STRIPE_PUBLISHABLE_KEY": "sk_live_abc", "STRIPE_WEBHOOK_SECRET": "whsec_abc"},
+        "ignition.E003",
+        "STRIPE_PUBLISHABLE_KEY is not a Stripe publishable key",
+    ),
+    "a live secret key with a test publishable key": (
+        {**REAL_STRIPE, "STRIPE_PUBLISHABLE_KEY": "pk_test_abc", "STRIPE_WEBHOOK_SECRET": "whsec_abc"},
+        "ignition.E004",
+        "STRIPE_SECRET_KEY is a live key but STRIPE_PUBLISHABLE_KEY is a test key",
+    ),
+    "a test secret key with a live publishable key": (
+        {
+            "STRIPE_SECRET_KEY": "sk_test_abc",
+            "STRIPE_PUBLISHABLE_KEY": "pk_live_abc",
+            "STRIPE_WEBHOOK_SECRET": "whsec_a",
+        },
+        "ignition.E004",
+        "STRIPE_SECRET_KEY is a test key but STRIPE_PUBLISHABLE_KEY is a live key",
+    ),
+    "localstripe's webhook secret": (
+        {**REAL_STRIPE, "STRIPE_WEBHOOK_SECRET": "whsec_localstripe"},
+        "ignition.E005",
+        "STRIPE_WEBHOOK_SECRET is localstripe's published secret",
+    ),
+    "Stripe's API with no secret key": (
+        {
+            "STRIPE_API_BASE": "https://api.stripe.com",
+            "STRIPE_PUBLISHABLE_KEY": "pk_live_abc",
+            "STRIPE_WEBHOOK_SECRET": "whsec_abc",
+        },
+        "ignition.E002",
+        "STRIPE_SECRET_KEY is not set",
+    ),
+    "a live key sent to localstripe": (
+        {"STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_API_BASE": "http://127.0.0.1:8420"},
+        "ignition.E003",
+        "STRIPE_PUBLISHABLE_KEY is localstripe's",
+    ),
+}
+
+
+@pytest.mark.parametrize("env, check_id, message", STRIPE_KEY_ERRORS.values(), ids=STRIPE_KEY_ERRORS.keys())
+def test_checks_refuse_real_stripe_with_mismatched_or_localstripe_keys(env, check_id, message):
+    """Setting only some of the Stripe settings leaves localstripe's public values in the others: check and
+    check --deploy stop with the check's id, what is wrong, and a hint naming what to set."""
+    for args in (["--deploy"], []):
+        result = manage_py_check(*args, **production(**env))
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert f"({check_id}) {message}" in output
+        assert "HINT: " in output.split(check_id, 1)[1]
+
+
+def test_a_test_key_against_localstripe_is_not_real_stripe():
+    """A test secret key sent to localstripe (as the tests' processes run) may keep localstripe's other values."""
+    result = manage_py_check(
+        STRIPE_SECRET_KEY="sk_test_ignition_tests",
+        STRIPE_API_BASE="http://127.0.0.1:8420",
+        STRIPE_WEBHOOK_SECRET="whsec_localstripe",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_restricted_test_key_with_its_publishable_key_passes_the_deploy_checks():
+    env = production(
+        STRIPE_SECRET_KEY="rk_test_abc", STRIPE_PUBLISHABLE_KEY="pk_test_abc", STRIPE_WEBHOOK_SECRET="whsec_x"
+    )
+    result = manage_py_check("--deploy", "--fail-level", "WARNING", **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.roles import Role
 from billing import metering
+from tests.billing.test_card_page import setup_intent_count
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stripe_settings")]
@@ -54,10 +55,12 @@ def test_an_owner_adds_a_card_and_upgrades_to_pay_as_you_go(page: Page, owner):
     page.goto("/billing/")
     expect(page.locator("#plan-heading").locator("..")).to_contain_text("No card on file")
 
+    intents_before = setup_intent_count()
     page.get_by_role("link", name="Add a card to upgrade").click()
     reauthenticate(page)
     expect(page).to_have_url(re.compile(r"/billing/card/\?next=upgrade$"))
     expect(page.locator("#card-element input")).to_have_count(5)  # Stripe.js mounted its card element
+    assert setup_intent_count() == intents_before  # made when the form is submitted, not for viewing the page
 
     # A declined card: Stripe's message in the page, and nothing stored.
     type_card(page, "4000 0000 0000 0002".replace(" ", ""))
@@ -65,6 +68,7 @@ def test_an_owner_adds_a_card_and_upgrades_to_pay_as_you_go(page: Page, owner):
     expect(page.get_by_role("alert")).to_contain_text(re.compile(r"declined", re.I))
     expect(page).to_have_url(re.compile(r"/billing/card/\?next=upgrade$"))
     assert metering.subscription_for(owner.team_id).card_on_file is False
+    assert setup_intent_count() == intents_before + 1
 
     # A good card: stored, then the upgrade confirmation.
     page.reload()
@@ -81,3 +85,21 @@ def test_an_owner_adds_a_card_and_upgrades_to_pay_as_you_go(page: Page, owner):
     expect(plan_card.get_by_role("link", name="Replace card")).to_be_visible()
     subscription = metering.subscription_for(owner.team_id)
     assert (subscription.plan.code, subscription.card_last4) == ("payg", "4242")
+
+
+def test_a_declined_card_then_a_good_one_in_the_same_form_uses_one_setup_intent(page: Page, owner):
+    sign_in(page)
+    page.goto("/billing/card/")
+    reauthenticate(page)
+    expect(page.locator("#card-element input")).to_have_count(5)
+    before = setup_intent_count()
+
+    type_card(page, "4000000000000002")
+    page.get_by_role("button", name="Save card").click()
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"declined", re.I))
+    page.locator("#card-element").get_by_placeholder("number").fill("4242424242424242")  # no reload
+    page.get_by_role("button", name="Save card").click()
+
+    expect(page).to_have_url(re.compile(r"/billing/$"))
+    expect(page.locator("main")).to_contain_text("Visa •••• 4242 is now your card.")
+    assert setup_intent_count() == before + 1
