@@ -5,6 +5,8 @@ Stripe keeps a key at least 24 hours and answers it with the first response: a k
 would fetch that other Customer. The strict layer in front of localstripe replays keys as Stripe does.
 """
 
+import uuid
+
 import pytest
 
 from accounts.roles import Role
@@ -19,11 +21,14 @@ def owner_membership(make_member):
     return make_member(Role.OWNER, email="keys@example.com")
 
 
-def test_the_customer_key_is_random_and_stored_before_the_call(owner_membership):
+def test_the_customer_key_is_random_and_stored_before_the_call(owner_membership, other_team):
     customer = cards.ensure_customer(owner_membership)
     key = Subscription.objects.get(team=owner_membership.team).stripe_customer_key
+    other_owner = other_team.memberships.get(role=Role.OWNER)
+    cards.ensure_customer(other_owner)
 
-    assert key.startswith("customer-") and str(owner_membership.team_id) not in key.removeprefix("customer-")[:4]
+    assert uuid.UUID(key.removeprefix("customer-"))  # a random id, nothing derived from the row
+    assert key != Subscription.objects.get(team=other_team).stripe_customer_key
     assert cards.ensure_customer(owner_membership) == customer  # stored: no second call
 
 
