@@ -336,6 +336,7 @@ class StrictStripe:
         return self._control("GET", "stats")
 
     def reset_stats(self) -> None:
+        """Counts from zero, and an empty rate-limit window (the requests of the tests before are forgotten)."""
         self._control("POST", "reset_stats")
 
     def configure(self, *, rate_limit: int) -> None:
@@ -393,7 +394,9 @@ def localstripe(tmp_path_factory):
 
 @pytest.fixture
 def stripe_settings(settings, localstripe):
-    """Point the app's Stripe settings at this session's localstripe."""
+    """Point the app's Stripe settings at this session's localstripe (behind the strict layer), its statistics and
+    rate-limit window fresh: a test's own requests are limited, not those of the tests just before."""
+    localstripe.reset_stats()
     settings.STRIPE_API_BASE = localstripe.api_base
     settings.STRIPE_JS_URL = localstripe.js_url
     settings.STRIPE_SECRET_KEY = "sk_test_ignition_tests"
