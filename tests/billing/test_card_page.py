@@ -22,7 +22,7 @@ from tests.factories import PASSWORD
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
 CARD_URL = "/billing/card/"
-VISA, DECLINED = "4242424242424242", "4000000000000002"
+VISA, DECLINED = "pm_card_visa", "pm_card_chargeDeclined"
 
 
 def reauthenticate(client) -> None:
@@ -47,12 +47,10 @@ def card_form(client, url=CARD_URL) -> dict:
     return {"html": html, "secret": secret, "intent_id": secret.split("_secret_")[0]}
 
 
-def confirm_in_the_browser(intent_id: str, number: str):
-    """What Stripe.js does when the Owner submits the form."""
-    card = {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    return stripe_client().v1.setup_intents.confirm(
-        intent_id, params={"payment_method_data": {"type": "card", "card": card}}
-    )
+def confirm_in_the_browser(intent_id: str, payment_method: str):
+    """What Stripe.js does when the Owner submits the form, with a test PaymentMethod (`pm_card_visa`, …) for the
+    typed card: raw card numbers never go through the secret key."""
+    return stripe_client().v1.setup_intents.confirm(intent_id, params={"payment_method": payment_method})
 
 
 def store(client, intent_id: str, **extra):

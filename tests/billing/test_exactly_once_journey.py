@@ -23,7 +23,7 @@ from tests.vehicles.api_helpers import assert_envelope, make_grant, make_owner, 
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
-GOOD_CARD = "4242424242424242"
+GOOD_CARD = "pm_card_visa"
 
 
 @pytest.fixture(autouse=True)
