@@ -347,6 +347,10 @@ class StrictStripe:
         idempotency key as Stripe saves a 500, so a retry with that key gets it again."""
         self._control("POST", "fail_next", {"path": path, "method": method, "status": status, "count": count})
 
+    def slow_next(self, path: str, seconds: float, *, method: str = "POST", count: int = 1) -> None:
+        """The next `count` requests `method path` wait `seconds` before they are forwarded: in flight meanwhile."""
+        self._control("POST", "slow_next", {"path": path, "method": method, "seconds": seconds, "count": count})
+
 
 def _answering(port: int, process: subprocess.Popen):
     def answering():

@@ -28,7 +28,8 @@ these documented Stripe behaviours applies:
    https://docs.stripe.com/testing?testing-method=payment-methods
 6. Test controls under /_strict/ (never forwarded): GET stats, POST reset_stats, POST config {"rate_limit": n},
    POST fail_next {"path", "method", "status", "count"}: the next matching requests get that status with an api_error
-   body, unforwarded, saved under their idempotency key as Stripe saves 500s.
+   body, unforwarded, saved under their idempotency key as Stripe saves 500s; POST slow_next {"path", "method",
+   "seconds", "count"}: the next matching requests wait that long before they are forwarded (a request in flight).
 
 Not enforced (localstripe's behaviour stands): webhooks for the rewritten PaymentIntents (no payment_failed for the
 3184 decline; localstripe's own events still go out), card brands (localstripe calls every card a visa), any other
@@ -72,7 +73,7 @@ class Strict:
         self.lock = threading.Lock()
         self.keys: dict[str, dict] = {}  # idempotency key → {"fingerprint", "response" (None while in flight)}
         self.recent: collections.deque[float] = collections.deque()  # admitted /v1/ requests' times, last second
-        self.failures: list[dict] = []  # fail_next rules
+        self.failures: list[dict] = []  # fail_next and slow_next rules
         self.needs_authentication: dict[str, dict] = {}  # PaymentIntent id → its last_payment_error
         self.reset_stats()
 
@@ -86,6 +87,7 @@ class Strict:
             "amount_too_small": 0,
             "authentication_required": 0,
             "failed_on_purpose": 0,
+            "slowed_on_purpose": 0,
             "requests": collections.Counter(),
         }
 
@@ -166,16 +168,17 @@ class Strict:
         with self.lock:
             self.keys.pop(key, None)
 
-    def failure_for(self, method: str, path: str) -> int | None:
+    def rule_for(self, method: str, path: str) -> dict:
+        """The fail_next/slow_next rule this request uses up ({} if none): {"status": …} or {"seconds": …}."""
         with self.lock:
             for rule in self.failures:
                 if rule["path"] == path and rule["method"].upper() == method:
                     rule["count"] -= 1
                     if rule["count"] <= 0:
                         self.failures.remove(rule)
-                    self.stats["failed_on_purpose"] += 1
-                    return int(rule["status"])
-        return None
+                    self.stats["failed_on_purpose" if "status" in rule else "slowed_on_purpose"] += 1
+                    return rule
+        return {}
 
     # PaymentIntents
 
@@ -286,8 +289,10 @@ class Handler(BaseHTTPRequestHandler):
     def run(self, path: str, body: bytes):
         """The request's answer: (status, headers, body bytes) or (status, json)."""
         strict = self.server.strict
-        if (status := strict.failure_for(self.command, path)) is not None:
-            return status, error_body("api_error", "An unknown error occurred (strict_stripe fail_next).")
+        rule = strict.rule_for(self.command, path)
+        if "status" in rule:
+            return int(rule["status"]), error_body("api_error", "An unknown error occurred (strict_stripe fail_next).")
+        time.sleep(float(rule.get("seconds", 0)))
         form = parse_qsl(body.decode(errors="replace"), True) if self.is_form() else None
         auth = self.headers.get("Authorization", "")
         if self.command == "POST" and path == "/v1/payment_intents" and form is not None:
@@ -342,9 +347,13 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_strict/config" and self.command == "POST":
                 strict.rate_limit = int(data.get("rate_limit", strict.rate_limit))
                 return 200, {"rate_limit": strict.rate_limit}
-            if path == "/_strict/fail_next" and self.command == "POST":
-                rule = {"path": data["path"], "method": data.get("method", "POST"), "status": data.get("status", 500)}
-                strict.failures.append({**rule, "count": int(data.get("count", 1))})
+            if path in ("/_strict/fail_next", "/_strict/slow_next") and self.command == "POST":
+                rule = {"path": data["path"], "method": data.get("method", "POST"), "count": int(data.get("count", 1))}
+                if path == "/_strict/fail_next":
+                    rule["status"] = int(data.get("status", 500))
+                else:
+                    rule["seconds"] = float(data["seconds"])
+                strict.failures.append(rule)
                 return 200, {}
         return 404, error_body("invalid_request_error", f"No strict_stripe control {self.command} {path}")
 

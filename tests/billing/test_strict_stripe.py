@@ -2,6 +2,8 @@
 Stripe it enforces, and (where cheap) that localstripe alone does not."""
 
 import json
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -126,6 +128,27 @@ def test_a_card_error_is_replayed_and_a_validation_error_is_not_saved(client, lo
         params={"amount": 90, "currency": "usd"}, options={"idempotency_key": small}
     )
     assert fixed.amount == 90  # the refused request's key was not kept: its corrected request runs
+
+
+def test_a_key_still_in_flight_gets_409_and_the_sdks_retry_gets_the_first_answer(client, localstripe):
+    key, params = f"strict-{uuid.uuid4()}", {"amount": 900, "currency": "usd"}
+    localstripe.slow_next("/v1/payment_intents", 1.5)
+    first = {}
+    thread = threading.Thread(
+        target=lambda: first.update(intent=client.v1.payment_intents.create(params, {"idempotency_key": key}))
+    )
+    thread.start()
+    time.sleep(0.5)
+    with pytest.raises(stripe.APIError) as in_use:  # no retries: the 409 itself (the SDK has no class for 409)
+        client.v1.payment_intents.create(params=params, options={"idempotency_key": key})
+    retrying = stripe.StripeClient(
+        "sk_test_strict", base_addresses={"api": localstripe.api_base}, max_network_retries=3
+    )
+    again = retrying.v1.payment_intents.create(params=params, options={"idempotency_key": key})  # 409s, then replayed
+    thread.join(timeout=10)
+
+    assert (in_use.value.http_status, in_use.value.error.code) == (409, "idempotency_key_in_use")
+    assert again.id == first["intent"].id
 
 
 # 3. Rate limit
