@@ -1,7 +1,9 @@
 """Charging invoices with the real stripe SDK against localstripe: paid once, declined handled, retries safe.
 
-localstripe ignores idempotency keys, so "exactly once" is proven by our own bookkeeping: after every
-scenario there is exactly one PaymentIntent in localstripe whose metadata names the invoice's attempt.
+"Exactly once" is proven by counting: after every scenario there is exactly one PaymentIntent in localstripe
+whose metadata names the invoice's attempt. localstripe alone ignores idempotency keys; the strict layer in front of
+it (tests/strict_stripe.py) keeps them as Stripe does, so a retry with the same key and parameters is answered
+with the first PaymentIntent, and the same key with other parameters is refused.
 """
 
 from datetime import timedelta

@@ -286,8 +286,8 @@ def test_a_dead_workers_claim_is_taken_over_once_it_expires_without_a_second_pay
 ):
     """A real worker process is killed (SIGKILL: no exception handler, no cleanup) right after localstripe created
     its PaymentIntent. Until its claim expires, other workers leave the attempt alone; after, one takes it over,
-    finds that PaymentIntent by its metadata and records it. localstripe ignores idempotency keys, so a second
-    PaymentIntent would show."""
+    finds that PaymentIntent by its metadata and records it. A second PaymentIntent would show (the strict layer
+    replays a key only for the same parameters)."""
     store_card(owner_membership, VISA)
     invoice = pay_as_you_go_invoice(owner_membership, 7)
     env = {
