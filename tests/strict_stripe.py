@@ -18,7 +18,8 @@ these documented Stripe behaviours applies:
    rate_limit. https://docs.stripe.com/rate-limits
 4. Off-session authentication: an off-session confirmed PaymentIntent on card 4000 0027 6000 3184 fails with 402
    authentication_required and the PaymentIntent shows as requires_payment_method with last_payment_error (localstripe
-   leaves it in requires_action, which it keeps upstream so that Stripe.js's on-session confirmation still works); card
+   leaves it in requires_action, which it keeps upstream so that Stripe.js's on-session confirmation still works; a
+   server-side confirm of it answers requires_action on-session, the same 402 off-session); card
    4000 0025 0000 3155 needs authentication on setup only, so its off-session payment succeeds.
    https://docs.stripe.com/testing#authentication-and-setup,
    https://docs.stripe.com/payments/save-and-reuse#charge-saved-payment-method,
@@ -202,6 +203,22 @@ class Strict:
             return json.dumps(data).encode()
         return body
 
+    def confirm_after_decline(self, intent_id: str, params: dict, auth: str):
+        """Confirming a PaymentIntent declined for authentication_required again: on-session, Stripe asks for the
+        check (requires_action, as localstripe still holds it); off-session, the same 402. None: not such a one."""
+        if intent_id not in self.needs_authentication:
+            return None
+        status, intent = self.call_json("GET", f"/v1/payment_intents/{intent_id}", auth)
+        if status != 200 or intent.get("status") != "requires_action":
+            return None
+        if params.get("off_session") == "true":
+            error = self.needs_authentication[intent_id]
+            body = {"error": {**error, "payment_intent": self.as_stripe_shows(intent)}}
+            return 402, [("Content-Type", "application/json")], json.dumps(body).encode()
+        with self.lock:
+            self.needs_authentication.pop(intent_id, None)  # shown as localstripe has it from now on
+        return 200, [("Content-Type", "application/json")], json.dumps(intent).encode()
+
     def off_session_create(self, form: list, auth: str, forward):
         """An off-session confirmed PaymentIntent on a 3-D Secure test card, as Stripe answers it; None otherwise."""
         params = dict(form)
@@ -326,6 +343,10 @@ class Handler(BaseHTTPRequestHandler):
 
         if self.command == "POST" and path == "/v1/payment_intents" and form is not None:
             answered = strict.off_session_create(form, auth, forward)
+            if answered is not None:
+                return answered
+        if self.command == "POST" and len(parts) == 5 and parts[2:5:2] == ["payment_intents", "confirm"]:
+            answered = strict.confirm_after_decline(parts[3], dict(form or []), auth)
             if answered is not None:
                 return answered
         return forward()

@@ -208,6 +208,19 @@ def test_the_customer_then_confirms_it_on_session_through_the_proxy(client, loca
     assert client.v1.payment_intents.retrieve(intent["id"]).status == "succeeded"
 
 
+def test_confirming_it_again_on_session_asks_for_the_check_and_off_session_declines_again(client):
+    customer, method = customer_with(client, "pm_card_authenticationRequired")
+    with pytest.raises(stripe.CardError) as declined:
+        off_session_charge(client, customer, method)
+    intent_id = declined.value.json_body["error"]["payment_intent"]["id"]
+
+    with pytest.raises(stripe.CardError, match="requires authentication"):
+        client.v1.payment_intents.confirm(intent_id, params={"payment_method": method.id, "off_session": True})
+    confirmed = client.v1.payment_intents.confirm(intent_id, params={"payment_method": method.id})
+    assert (confirmed.status, confirmed.next_action.type) == ("requires_action", "use_stripe_sdk")
+    assert client.v1.payment_intents.retrieve(intent_id).status == "requires_action"
+
+
 def test_a_payment_waiting_for_authentication_can_be_canceled(client):
     customer, method = customer_with(client, "pm_card_authenticationRequired")
     with pytest.raises(stripe.CardError) as declined:
