@@ -53,7 +53,6 @@ CANONICAL = {
     "pm_card_threeDSecure2Required": "4000000000003220",
     "pm_card_chargeDeclined": "4000000000000002",
     "pm_card_mastercard": "5555555555554444",
-    "pm_card_amex": "3782822463100050",
 }
 ALWAYS_AUTHENTICATE, AUTHENTICATE_ON_SETUP = "3184", "3155"  # last4 of the two 3-D Secure test cards
 MINIMUM_CENTS = {"usd": 50}  # https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts
