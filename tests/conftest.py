@@ -8,6 +8,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import urllib.request
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -143,12 +144,12 @@ def login_as(client, membership):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_server):
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_server, localstripe):
     """A real Celery worker process on the configured broker, reading the test database.
 
     It consumes a queue of its own, so a developer's `make run` worker (or another test run
     on the same Redis) never takes our messages; the tasks it sends itself go there too
-    (CELERY_QUEUE). Its emails go to `smtp_server`, retried after a second.
+    (CELERY_QUEUE). Its emails go to `smtp_server`, retried after a second; its Stripe calls to `localstripe`.
     Yields the queue name to send tasks to.
     """
     from django.db import connection
@@ -164,6 +165,9 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_ser
         "CELERY_QUEUE": queue,  # what it consumes, and where the tasks it sends itself go
         "EMAIL_URL": f"smtp://127.0.0.1:{smtp_server.port}",
         "EMAIL_OUTBOX_RETRY_SECONDS": "1",
+        # Its Stripe calls go through the strict layer too (with no STRIPE_API_BASE it would call port 8420).
+        "STRIPE_API_BASE": localstripe.api_base,
+        "STRIPE_JS_URL": localstripe.js_url,
     }
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -312,22 +316,47 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def localstripe(tmp_path_factory):
-    """A fresh localstripe on a free loopback port for this test session.
-
-    The real `stripe` SDK talks to it; only what localstripe cannot do (rating tiers,
-    idempotency keys) is tested elsewhere. `--from-scratch` so no state leaks in.
+class StrictStripe:
+    """localstripe behind tests/strict_stripe.py: `api_base` and `js_url` are the proxy's, `upstream` is localstripe's
+    own base (for a test that must see what localstripe alone does). The helpers drive the proxy's /_strict/ controls.
     """
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "localstripe"), "--port", str(port), "--from-scratch"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
 
+    def __init__(self, api_base: str, upstream: str, log: Path, proxy_log: Path):
+        self.api_base, self.upstream, self.log, self.proxy_log = api_base, upstream, log, proxy_log
+        self.js_url = f"{api_base}/js.stripe.com/v3/"
+
+    def _control(self, method: str, name: str, data: dict | None = None) -> dict:
+        body = json.dumps(data).encode() if data is not None else (b"{}" if method == "POST" else None)
+        request = urllib.request.Request(f"{self.api_base}/_strict/{name}", data=body, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the test's own proxy, http)
+            return json.loads(response.read() or b"{}")
+
+    def stats(self) -> dict:
+        """max_requests_in_a_second, rate_limited, replayed, idempotency_errors, requests ("POST /v1/…": n), …"""
+        return self._control("GET", "stats")
+
+    def reset_stats(self) -> None:
+        """Counts from zero, and an empty rate-limit window (the requests of the tests before are forgotten)."""
+        self._control("POST", "reset_stats")
+
+    def configure(self, *, rate_limit: int) -> None:
+        self._control("POST", "config", {"rate_limit": rate_limit})
+
+    def fail_next(
+        self, path: str, *, method: str = "POST", status: int = 500, count: int = 1, error_type: str = ""
+    ) -> None:
+        """The next `count` requests `method path` get `status` with an error of `error_type` (api_error for a
+        5xx, invalid_request_error otherwise, unless named), unforwarded; a 5xx is saved under its idempotency key
+        as Stripe saves it, so a retry with that key gets it again. `count=0` forgets the rules for that request."""
+        control = {"path": path, "method": method, "status": status, "count": count, "type": error_type}
+        self._control("POST", "fail_next", control)
+
+    def slow_next(self, path: str, seconds: float, *, method: str = "POST", count: int = 1) -> None:
+        """The next `count` requests `method path` wait `seconds` before they are forwarded: in flight meanwhile."""
+        self._control("POST", "slow_next", {"path": path, "method": method, "seconds": seconds, "count": count})
+
+
+def _answering(port: int, process: subprocess.Popen):
     def answering():
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -335,17 +364,47 @@ def localstripe(tmp_path_factory):
         except OSError:
             return process.poll() is not None
 
+    return answering
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory):
+    """A fresh localstripe on a free loopback port for this test session, behind the strict layer.
+
+    The real `stripe` SDK talks to tests/strict_stripe.py, which forwards to localstripe and enforces what
+    localstripe lets pass and Stripe does not (minimum amounts, idempotency keys, the rate limit, off-session
+    authentication; see its docstring). `--from-scratch` so no state leaks in. A `StrictStripe`.
+    """
+    port, proxy_port = free_port(), free_port()
+    logs = tmp_path_factory.mktemp("localstripe")
+    log_path, proxy_log_path = logs / "localstripe.log", logs / "strict_stripe.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "localstripe"), "--port", str(port), "--from-scratch"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    upstream = f"http://127.0.0.1:{port}"
+    proxy = None
     try:
-        processes.wait_for(answering, timeout=30)
+        processes.wait_for(_answering(port, process), timeout=30)
         assert process.poll() is None, f"localstripe exited early:\n{log_path.read_text()}"
-        yield SimpleNamespace(api_base=base, js_url=f"{base}/js.stripe.com/v3/", log=log_path)
+        with open(proxy_log_path, "w") as log:
+            command = [sys.executable, "-m", "tests.strict_stripe", "--upstream", upstream, "--port", str(proxy_port)]
+            proxy = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        processes.wait_for(_answering(proxy_port, proxy), timeout=30)
+        assert proxy.poll() is None, f"strict_stripe exited early:\n{proxy_log_path.read_text()}"
+        yield StrictStripe(f"http://127.0.0.1:{proxy_port}", upstream, log_path, proxy_log_path)
     finally:
+        if proxy is not None:
+            _stop(proxy)
         _stop(process)
 
 
 @pytest.fixture
 def stripe_settings(settings, localstripe):
-    """Point the app's Stripe settings at this session's localstripe."""
+    """Point the app's Stripe settings at this session's localstripe (behind the strict layer), its statistics and
+    rate-limit window fresh: a test's own requests are limited, not those of the tests just before."""
+    localstripe.reset_stats()
     settings.STRIPE_API_BASE = localstripe.api_base
     settings.STRIPE_JS_URL = localstripe.js_url
     settings.STRIPE_SECRET_KEY = "sk_test_ignition_tests"

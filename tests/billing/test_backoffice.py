@@ -16,7 +16,7 @@ from tests.billing.test_payments import intents_for, pay_as_you_go_invoice, stor
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
-DECLINED_ON_CHARGE = "4000000000000341"
+DECLINED_ON_CHARGE = "pm_card_chargeCustomerFail"
 CHANGELIST = "/admin/billing/invoice/"
 
 
@@ -62,7 +62,7 @@ def test_an_invoice_the_customer_paid_meanwhile_is_recorded_not_voided(owner_mem
 
 
 def test_paid_void_or_in_flight_invoices_cannot_be_changed(owner_membership):
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     paid = pay_as_you_go_invoice(owner_membership, 4)
     payments.charge_invoice(paid.pk)
     with pytest.raises(backoffice.BackOfficeError, match="paid already"):
@@ -91,7 +91,7 @@ def test_marking_paid_records_the_reference_and_the_resent_email_says_received(
 
 
 def test_a_failed_stripe_event_is_replayed_and_an_applied_one_is_not(owner_membership, monkeypatch):
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 4)
     monkeypatch.setattr(payments, "_finish", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
     with pytest.raises(SystemExit):
@@ -140,7 +140,7 @@ def test_non_staff_cannot_reach_the_invoice_actions(owner_membership, client):
 
 
 def test_the_teams_admin_page_shows_its_billing(owner_membership, staff_client):  # noqa: F811
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 4)
     page = staff_client.get(f"/admin/accounts/team/{owner_membership.team_id}/change/").content.decode()
     assert invoice.number in page and "Pay-as-you-go" in page

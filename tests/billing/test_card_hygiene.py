@@ -33,7 +33,7 @@ from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
-VISA, MASTERCARD = "4242424242424242", "5555555555554444"
+VISA, MASTERCARD = "pm_card_visa", "pm_card_mastercard"
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
 CARD_URL = "/billing/card/"
 SETUP_INTENT_URL = "/billing/card/setup-intent/"
-VISA, DECLINED = "4242424242424242", "4000000000000002"
+VISA, DECLINED = "pm_card_visa", "pm_card_chargeDeclined"
 
 
 def reauthenticate(client) -> None:
@@ -57,12 +57,10 @@ def setup_intent_count() -> int:
     return sum(1 for _ in stripe_client().v1.setup_intents.list(params={"limit": 100}).auto_paging_iter())
 
 
-def confirm_in_the_browser(intent_id: str, number: str):
-    """What Stripe.js does when the Owner submits the form."""
-    card = {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    return stripe_client().v1.setup_intents.confirm(
-        intent_id, params={"payment_method_data": {"type": "card", "card": card}}
-    )
+def confirm_in_the_browser(intent_id: str, payment_method: str):
+    """What Stripe.js does when the Owner submits the form, with a test PaymentMethod (`pm_card_visa`, …) for the
+    typed card: raw card numbers never go through the secret key."""
+    return stripe_client().v1.setup_intents.confirm(intent_id, params={"payment_method": payment_method})
 
 
 def store(client, intent_id: str, **extra):

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
 CARD_URL = "/billing/card/"
 REMOVE_URL = "/billing/card/remove/"
-VISA = "4242424242424242"
+VISA = "pm_card_visa"
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Storing a team's card with the real stripe SDK against localstripe (a fake Stripe server, started by the suite).
 
-The page's Stripe.js step is stood in for by confirming the SetupIntent with the card data here, as
-Stripe.js would; everything else is the real flow: customer, SetupIntent, retrieval, storage.
+The page's Stripe.js step is stood in for by confirming the SetupIntent with a test PaymentMethod here, as
+Stripe.js would with the typed card; everything else is the real flow: customer, SetupIntent, retrieval, storage.
 """
 
 import pytest
@@ -22,17 +22,15 @@ def owner_membership(make_member):
     return make_member(Role.OWNER, email="payer@example.com")
 
 
-def confirm_in_the_browser(intent, number: str):
-    """What Stripe.js does on the Billing tab: confirm the SetupIntent with the typed card."""
-    card = {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    return stripe_client().v1.setup_intents.confirm(
-        intent.id, params={"payment_method_data": {"type": "card", "card": card}}
-    )
+def confirm_in_the_browser(intent, payment_method: str):
+    """What Stripe.js does on the Billing tab: confirm the SetupIntent with the card, here a test PaymentMethod
+    (`pm_card_visa`, …): raw card numbers never go through the secret key (tests/e2e types them into Stripe.js)."""
+    return stripe_client().v1.setup_intents.confirm(intent.id, params={"payment_method": payment_method})
 
 
 def test_a_confirmed_card_becomes_the_teams_default(owner_membership):
     intent = cards.start_card_setup(owner_membership)
-    confirm_in_the_browser(intent, "4242424242424242")
+    confirm_in_the_browser(intent, "pm_card_visa")
 
     subscription = cards.finish_card_setup(owner_membership, intent.id)
 
@@ -54,7 +52,7 @@ def test_the_customer_is_created_once(owner_membership):
 def test_a_declined_card_stores_nothing(owner_membership):
     intent = cards.start_card_setup(owner_membership)
     with pytest.raises(stripe.CardError):
-        confirm_in_the_browser(intent, "4000000000000002")
+        confirm_in_the_browser(intent, "pm_card_chargeDeclined")
 
     with pytest.raises(cards.CardError):
         cards.finish_card_setup(owner_membership, intent.id)
@@ -64,7 +62,7 @@ def test_a_declined_card_stores_nothing(owner_membership):
 
 def test_a_card_needing_3d_secure_is_not_stored_until_confirmed(owner_membership):
     intent = cards.start_card_setup(owner_membership)
-    confirm_in_the_browser(intent, "4000002500003155")
+    confirm_in_the_browser(intent, "pm_card_authenticationRequiredOnSetup")
     with pytest.raises(cards.CardError, match="confirm this card"):
         cards.finish_card_setup(owner_membership, intent.id)
     assert metering.subscription_for(owner_membership.team_id).card_on_file is False
@@ -75,7 +73,7 @@ def test_another_teams_setup_intent_is_refused(owner_membership, other_team):
 
     rival = Membership.objects.get(team=other_team, role=Role.OWNER)
     theirs = cards.start_card_setup(rival)
-    confirm_in_the_browser(theirs, "4242424242424242")
+    confirm_in_the_browser(theirs, "pm_card_visa")
     cards.ensure_customer(owner_membership)
 
     with pytest.raises(cards.CardError, match="not one of this team's"):

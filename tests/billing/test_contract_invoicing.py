@@ -98,7 +98,7 @@ def test_an_overdue_invoice_becomes_past_due_once_and_staff_mark_it_paid_when_th
 
 def test_a_card_paid_contract_is_charged_its_tiered_total_once(owner_membership, django_capture_on_commit_callbacks):
     team = owner_membership.team
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = contract_period_invoice(team, requests=12, paid_by=Contract.PaidBy.CARD, minimum_cents=10_000)
     assert (invoice.collection, invoice.due_at, invoice.total_cents) == ("card", None, 10_000)
     assert payments.invoices_to_charge() == [invoice.pk]

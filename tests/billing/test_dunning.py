@@ -37,7 +37,7 @@ def status_of(team_id) -> str:
 
 def test_a_failing_card_is_retried_on_schedule_then_the_team_is_suspended_and_paying_lifts_it(owner_membership):
     team_id = owner_membership.team_id
-    store_card(owner_membership, "4000000000000341")  # attaches, then every charge fails
+    store_card(owner_membership, "pm_card_chargeCustomerFail")  # attaches, then every charge fails
     invoice = pay_as_you_go_invoice(owner_membership, 10)
     payments.charge_invoice(invoice.pk)
     assert status_of(team_id) == "past_due"
@@ -57,7 +57,7 @@ def test_a_failing_card_is_retried_on_schedule_then_the_team_is_suspended_and_pa
     with pytest.raises(metering.LimitReached, match="ACCOUNT_SUSPENDED"):
         metering.reserve(request_id="after-suspension", **vehicle_kwargs)
 
-    store_card(owner_membership, "4242424242424242")  # the Owner replaces the card…
+    store_card(owner_membership, "pm_card_visa")  # the Owner replaces the card…
     payment = payments.charge_invoice(invoice.pk, attempt=5, on_session=True)  # …and pays on the pay page
 
     invoice.refresh_from_db()
@@ -73,7 +73,7 @@ def test_suspending_twice_changes_nothing_more(owner_membership):
 
 
 def test_a_paid_invoice_is_never_retried(owner_membership):
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 4)
     payments.charge_invoice(invoice.pk)
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
@@ -81,7 +81,7 @@ def test_a_paid_invoice_is_never_retried(owner_membership):
 
 
 def test_a_team_that_paid_after_the_task_looked_is_not_suspended(owner_membership):
-    store_card(owner_membership, "4000000000000341")
+    store_card(owner_membership, "pm_card_chargeCustomerFail")
     invoice = pay_as_you_go_invoice(owner_membership, 10)
     payments.charge_invoice(invoice.pk)
     failed_at = Payment.objects.get(invoice=invoice).updated_at
@@ -90,7 +90,7 @@ def test_a_team_that_paid_after_the_task_looked_is_not_suspended(owner_membershi
     with time_machine.travel(failed_at + timedelta(days=5, minutes=5), tick=False):
         _, to_suspend = dunning.due_retries()
         assert to_suspend == [owner_membership.team_id]  # the task's snapshot…
-        store_card(owner_membership, "4242424242424242")
+        store_card(owner_membership, "pm_card_visa")
         payments.charge_invoice(invoice.pk, attempt=5, on_session=True)  # …then the Owner pays on the pay page
         assert dunning.suspend_if_still_due(owner_membership.team_id) is False
 

@@ -1,8 +1,8 @@
 """The payments issue's end-to-end test in one piece: a Free team hits its limit, upgrades, is invoiced and
 charged exactly once, however often (or however concurrently) the close and the charge run.
 
-localstripe ignores idempotency keys, so "one charge" is proven with our own bookkeeping throughout: the
-PaymentIntents in localstripe whose metadata names the invoice (`intents_for`) are counted.
+"One charge" is proven by counting throughout: the PaymentIntents in localstripe whose metadata names the invoice
+(`intents_for`). Idempotency keys are kept as Stripe keeps them (tests/strict_stripe.py, in front of localstripe).
 """
 
 import threading
@@ -23,7 +23,7 @@ from tests.vehicles.api_helpers import assert_envelope, make_grant, make_owner, 
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
-GOOD_CARD = "4242424242424242"
+GOOD_CARD = "pm_card_visa"
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +130,7 @@ def test_a_worker_killed_before_recording_stripes_answer_is_rerun_without_a_seco
     mail.outbox.clear()  # the plan switch's email; this test is about the charge's
 
     # As in test_payments.py: the run dies after localstripe created the PaymentIntent, before our row
-    # records its id. localstripe ignores idempotency keys, so only our bookkeeping prevents a second one.
+    # records its id. Stripe (and the strict layer) would replay the key's PaymentIntent; our records find it first.
     def die(payment, intent):
         raise SystemExit("worker killed")
 

@@ -19,7 +19,7 @@ from tests.billing.usage import count_billable_requests
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
-VISA = "4242424242424242"
+VISA = "pm_card_visa"
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from tests.billing.test_payments import intents_for, pay_as_you_go_invoice
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
-ALWAYS_AUTHENTICATE = "4000002760003184"
+ALWAYS_AUTHENTICATE = "pm_card_authenticationRequired"  # 4000 0027 6000 3184
+AT_SETUP_ONLY = "pm_card_authenticationRequiredOnSetup"  # 4000 0025 0000 3155
 
 
 @pytest.fixture
@@ -31,11 +32,11 @@ def owner_membership(make_member):
     return make_member(Role.OWNER, email="three-d-secure@example.com")
 
 
-def store_always_authenticate_card(owner):
-    """Card 4000 0027 6000 3184 stored as Stripe.js does it: confirmed, then the bank's check answered."""
+def store_card_set_up_with_authentication(owner, payment_method: str):
+    """A card whose setup the bank wants authenticated, stored as Stripe.js does it: confirmed, then the bank's
+    check answered."""
     intent = cards.start_card_setup(owner)
-    card = {"number": ALWAYS_AUTHENTICATE, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    stripe_client().v1.setup_intents.confirm(intent.id, params={"payment_method_data": {"type": "card", "card": card}})
+    stripe_client().v1.setup_intents.confirm(intent.id, params={"payment_method": payment_method})
     stripe_client().v1.setup_intents.confirm(intent.id)  # "Complete authentication" in the dialog
     return cards.finish_card_setup(owner, intent.id)
 
@@ -43,7 +44,7 @@ def store_always_authenticate_card(owner):
 @pytest.fixture
 def waiting_for_the_owner(owner_membership):
     """A Pay-as-you-go invoice whose scheduled (off-session) charge the bank wants authenticated."""
-    store_always_authenticate_card(owner_membership)
+    store_card_set_up_with_authentication(owner_membership, ALWAYS_AUTHENTICATE)
     invoice = pay_as_you_go_invoice(owner_membership, 6)
     payment = payments.charge_invoice(invoice.pk)
     invoice.refresh_from_db()
@@ -94,11 +95,7 @@ def test_dunning_does_not_retry_what_only_the_owner_can_authorize(waiting_for_th
 def test_a_card_that_needs_authentication_only_at_setup_is_charged_off_session(owner_membership):
     """Card 4000 0025 0000 3155 asks for authentication when it is set up; after that, as on real Stripe, the
     scheduled charges go through without the Owner."""
-    intent = cards.start_card_setup(owner_membership)
-    card = {"number": "4000002500003155", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    stripe_client().v1.setup_intents.confirm(intent.id, params={"payment_method_data": {"type": "card", "card": card}})
-    stripe_client().v1.setup_intents.confirm(intent.id)
-    cards.finish_card_setup(owner_membership, intent.id)
+    store_card_set_up_with_authentication(owner_membership, AT_SETUP_ONLY)
     invoice = pay_as_you_go_invoice(owner_membership, 4)
 
     payment = payments.charge_invoice(invoice.pk)

@@ -28,7 +28,10 @@ from tests.billing.usage import count_billable_requests
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
-VISA, DECLINED_ON_CHARGE, NEEDS_3DS = "4242424242424242", "4000000000000341", "4000002500003155"
+# Test PaymentMethods (https://docs.stripe.com/testing): NEEDS_3DS is 4000 0027 6000 3184, which needs the bank's
+# check on every payment, off-session ones included (4000 0025 0000 3155 needs it on setup only: Stripe then charges
+# it off-session without one).
+VISA, DECLINED_ON_CHARGE, NEEDS_3DS = "pm_card_visa", "pm_card_chargeCustomerFail", "pm_card_authenticationRequired"
 
 
 @pytest.fixture
@@ -43,10 +46,9 @@ def owner_client(client, owner_membership):
 
 
 def store_3ds_card(owner):
-    """Card 4000 0025 0000 3155 stored as Stripe.js does it: confirmed, then the bank's check answered."""
+    """Card 4000 0027 6000 3184 stored as Stripe.js does it: confirmed, then the bank's check answered."""
     intent = cards.start_card_setup(owner)
-    card = {"number": NEEDS_3DS, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    stripe_client().v1.setup_intents.confirm(intent.id, params={"payment_method_data": {"type": "card", "card": card}})
+    stripe_client().v1.setup_intents.confirm(intent.id, params={"payment_method": NEEDS_3DS})
     stripe_client().v1.setup_intents.confirm(intent.id)  # "Complete authentication" in the dialog
     return cards.finish_card_setup(owner, intent.id)
 
@@ -156,7 +158,7 @@ def test_a_failed_authentication_changes_nothing_and_the_owner_can_try_again(
     assert "The payment was not confirmed. Try again, or use another card." in messages_of(response)
     invoice.refresh_from_db()
     assert invoice.status == "past_due"
-    assert "Pay $3.00 with Visa •••• 3155" in response.content.decode()  # the expired check cannot be retried
+    assert "Pay $3.00 with Visa •••• 3184" in response.content.decode()  # the expired check cannot be retried
 
     response = pay_now(owner_client, invoice, follow=True)  # "Pay now": a new attempt, the bank asks again
     assert "Your bank asks you to confirm this payment." in messages_of(response)

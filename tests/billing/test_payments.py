@@ -1,7 +1,9 @@
 """Charging invoices with the real stripe SDK against localstripe: paid once, declined handled, retries safe.
 
-localstripe ignores idempotency keys, so "exactly once" is proven by our own bookkeeping: after every
-scenario there is exactly one PaymentIntent in localstripe whose metadata names the invoice's attempt.
+"Exactly once" is proven by counting: after every scenario there is exactly one PaymentIntent in localstripe
+whose metadata names the invoice's attempt. localstripe alone ignores idempotency keys; the strict layer in front of
+it (tests/strict_stripe.py) keeps them as Stripe does, so a retry with the same key and parameters is answered
+with the first PaymentIntent, and the same key with other parameters is refused.
 """
 
 from datetime import timedelta
@@ -25,10 +27,11 @@ def owner_membership(make_member):
     return make_member(Role.OWNER, email="payer@example.com")
 
 
-def store_card(owner, number: str):
+def store_card(owner, payment_method: str):
+    """Store a test card (a test PaymentMethod id, as Stripe's testing guide has it: `pm_card_visa`, …; never a raw
+    number through the secret key) through the card flow: SetupIntent, confirmed with it, then stored."""
     intent = cards.start_card_setup(owner)
-    card = {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
-    stripe_client().v1.setup_intents.confirm(intent.id, params={"payment_method_data": {"type": "card", "card": card}})
+    stripe_client().v1.setup_intents.confirm(intent.id, params={"payment_method": payment_method})
     return cards.finish_card_setup(owner, intent.id)
 
 
@@ -51,7 +54,7 @@ def intents_for(invoice: Invoice) -> list:
 def test_a_good_card_pays_the_invoice_once_and_sends_a_receipt(
     owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 50)
     assert invoice.total_cents == 750
     send_queued_emails()
@@ -72,7 +75,7 @@ def test_a_good_card_pays_the_invoice_once_and_sends_a_receipt(
 
 
 def test_charging_again_changes_nothing(owner_membership):
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 10)
     payments.charge_invoice(invoice.pk)
 
@@ -82,7 +85,7 @@ def test_charging_again_changes_nothing(owner_membership):
 
 
 def test_a_worker_dying_after_stripe_answered_is_retried_without_a_second_charge(owner_membership, monkeypatch):
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 10)
 
     # Fault injection in our own code (not a mock of Stripe): the run dies right after Stripe's answer,
@@ -105,7 +108,7 @@ def test_a_worker_dying_after_stripe_answered_is_retried_without_a_second_charge
 def test_a_declined_card_leaves_the_invoice_past_due_and_tells_the_owners(
     owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
-    store_card(owner_membership, "4000000000000341")  # attaches, then fails to charge
+    store_card(owner_membership, "pm_card_chargeCustomerFail")  # attaches, then fails to charge
     invoice = pay_as_you_go_invoice(owner_membership, 10)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -143,7 +146,7 @@ def test_without_a_card_the_attempt_fails_without_calling_stripe(owner_membershi
 
 
 def test_the_sweep_finds_new_invoices_to_charge_once(owner_membership):
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 4)
     assert payments.invoices_to_charge() == [invoice.pk]
     payments.charge_invoice(invoice.pk)
@@ -152,7 +155,7 @@ def test_the_sweep_finds_new_invoices_to_charge_once(owner_membership):
 
 def test_the_close_command_charges_the_invoices_it_issues_once(owner_membership):
     """What a newcomer does on `make run`: upgrade with 4242…, close the period, see the invoice paid."""
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     services.switch_plan(actor=owner_membership, plan_code="payg")
     count_billable_requests(owner_membership.team, 4)
     after_the_period = (metering.current_period(owner_membership.team_id).end + timedelta(hours=2)).isoformat()

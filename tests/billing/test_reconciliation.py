@@ -31,7 +31,7 @@ def test_a_charge_whose_run_died_is_recorded_from_stripe(owner_membership, monke
 
 
 def test_an_attempt_that_never_reached_stripe_is_run_again_once(owner_membership, monkeypatch):
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 4)
 
     def unreachable(*args, **kwargs):

@@ -42,7 +42,7 @@ def staff_emails(settings):
 def paid(owner_membership) -> tuple[Invoice, str, str]:
     """A Pay-as-you-go invoice of 4 requests ($0.60) charged to a card at localstripe: it, its PaymentIntent and
     its charge."""
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 4)
     payment = payments.charge_invoice(invoice.pk)
     invoice.refresh_from_db()

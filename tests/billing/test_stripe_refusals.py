@@ -26,7 +26,7 @@ from tests.processes import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
-VISA = "4242424242424242"
+VISA = "pm_card_visa"
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def test_a_resent_attempt_sends_its_own_parameters_under_its_key(owner_membershi
     with transaction.atomic():  # the attempt is begun, then its run dies before it reaches Stripe
         payment, _ = payments._begin_attempt(invoice.pk, attempt=None, on_session=False)
     first_key = payment.stripe_idempotency_key
-    new_card = store_card(owner_membership, "5555555555554444").payment_method_id
+    new_card = store_card(owner_membership, "pm_card_mastercard").payment_method_id
 
     payments.reconcile(stuck_after=timedelta(0))
 

@@ -48,7 +48,7 @@ def post_signed(client, body: bytes, secret: str):
 def charged_but_unrecorded(owner_membership, monkeypatch) -> tuple[Payment, str]:
     """An attempt whose PaymentIntent succeeded in Stripe but whose run died before recording anything of it
     (its transaction rolled back, so not even the PaymentIntent's id); and that PaymentIntent's id."""
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 4)
     monkeypatch.setattr(payments, "_finish", lambda *args, **kwargs: (_ for _ in ()).throw(SystemExit("killed")))
     with pytest.raises(SystemExit):
@@ -82,7 +82,7 @@ def test_a_duplicate_delivery_is_acknowledged_and_stored_once(client, settings, 
 
 
 def test_a_stale_failure_after_success_changes_nothing(client, settings, owner_membership):
-    store_card(owner_membership, "4242424242424242")
+    store_card(owner_membership, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner_membership, 4)
     payment = payments.charge_invoice(invoice.pk)
 

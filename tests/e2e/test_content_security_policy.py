@@ -67,7 +67,7 @@ def owner(live_server):
     membership = MembershipFactory(role=Role.OWNER, user=user, team=TeamFactory(name="Acme Mobility"))
     MembershipFactory(role=Role.VIEWER, user=user, team=TeamFactory(name="Rival Motors"))
     ApplicationFactory(team=membership.team, name="Fleet Tracker")
-    store_card(membership, "4242424242424242")
+    store_card(membership, "pm_card_visa")
     pay_as_you_go_invoice(membership, 4)
     return membership
 

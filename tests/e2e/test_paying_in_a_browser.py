@@ -1,5 +1,5 @@
 """3-D Secure in a real browser (Chromium) with localstripe's Stripe.js: an Owner stores a card that needs
-the bank's check (4000 0025 0000 3155), its scheduled charge then needs the check too, and the Owner
+the bank's check on every payment (4000 0027 6000 3184), its scheduled charge then needs the check too, and the Owner
 pays the past-due invoice on its pay page by answering the check; the suspension is lifted at once.
 
 localstripe's Stripe.js shows its 3-D Secure step as a dialog with "Complete authentication" and
@@ -20,7 +20,7 @@ from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stripe_settings")]
 
-NEEDS_3DS = "4000002500003155"
+NEEDS_3DS = "4000002760003184"  # typed into Stripe.js: 4000 0025 0000 3155 would pay off-session
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_an_owner_answers_3d_secure_for_the_card_and_then_for_a_past_due_payment
     page.get_by_role("button", name="Save card").click()
     page.get_by_role("button", name="Complete authentication").click()  # the bank's check, on-session
     expect(page).to_have_url(re.compile(r"/billing/$"))
-    expect(page.locator("main")).to_contain_text("Visa •••• 3155 is now your card.")
+    expect(page.locator("main")).to_contain_text("Visa •••• 3184 is now your card.")
 
     # The period closes and the scheduled (off-session) charge needs the check too: past due, suspended.
     invoice = pay_as_you_go_invoice(owner, 12)

@@ -29,7 +29,7 @@ def test_a_charge_sends_a_signed_payment_intent_succeeded_that_the_endpoint_stor
     webhooks_to_live_server, make_member
 ):
     owner = make_member(Role.OWNER, email="webhooks@example.com")
-    store_card(owner, "4242424242424242")
+    store_card(owner, "pm_card_visa")
     invoice = pay_as_you_go_invoice(owner, 4)
 
     payment = payments.charge_invoice(invoice.pk)

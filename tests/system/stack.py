@@ -1,6 +1,7 @@
 """The system as deployed, for the system tests: the Procfile's processes under a clock the test moves.
 
-`Stack` migrates a database of its own with `manage.py migrate` (as a deploy does), starts localstripe,
+`Stack` migrates a database of its own with `manage.py migrate` (as a deploy does), starts localstripe behind
+tests/strict_stripe.py (Stripe's documented strictness localstripe lacks; the app's LOCALSTRIPE_PORT is the proxy's),
 then `honcho start -f Procfile` for the rest of what `make run` starts: gunicorn, a Celery worker, Celery
 beat with the database scheduler, and the step that registers localstripe's webhook. Those run under
 libfaketime (Debian's `faketime` package) reading one offset file, so moving `Clock` moves the clock of
@@ -84,11 +85,13 @@ class Stack:
     database_url: str
     clock: Clock = field(init=False)
     web_port: int = field(default_factory=free_port)
-    stripe_port: int = field(default_factory=free_port)
+    stripe_port: int = field(default_factory=free_port)  # the strict layer's: what the app calls localstripe
+    localstripe_port: int = field(default_factory=free_port)  # localstripe itself, behind it
     queue: str = field(default_factory=lambda: f"system-{os.getpid()}-{time.monotonic_ns() % 10**6}")
     extra_env: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
     stripe_process: subprocess.Popen | None = None
+    strict_process: subprocess.Popen | None = None
 
     def __post_init__(self):
         self.mail_dir = self.workdir / "mail"
@@ -144,14 +147,24 @@ class Stack:
 
     def start(self) -> None:
         # localstripe stands in for Stripe, whose clock is the real one: it runs outside libfaketime (its event
-        # loop, moved, holds back its own charges and webhooks), fresh (`--from-scratch`), before the rest.
+        # loop, moved, holds back its own charges and webhooks), fresh (`--from-scratch`), before the rest; the
+        # strict layer in front of it likewise. The webhook step's /_config/ call goes through it to localstripe.
         with open(self.workdir / "localstripe.log", "w") as log:
             self.stripe_process = subprocess.Popen(
-                [str(VENV_BIN / "localstripe"), "--port", str(self.stripe_port), "--from-scratch"],
+                [str(VENV_BIN / "localstripe"), "--port", str(self.localstripe_port), "--from-scratch"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_until(self._stripe_answers, timeout=30, message="localstripe")
+        wait_until(lambda: self._answers(self.stripe_process, self.localstripe_port), timeout=30, message="localstripe")
+        upstream = f"http://127.0.0.1:{self.localstripe_port}"
+        with open(self.workdir / "strict_stripe.log", "w") as log:
+            self.strict_process = subprocess.Popen(
+                [sys.executable, "-m", "tests.strict_stripe", "--upstream", upstream, "--port", str(self.stripe_port)],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(lambda: self._answers(self.strict_process, self.stripe_port), timeout=30, message="strict_stripe")
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
                 [
@@ -181,10 +194,10 @@ class Stack:
             assert time.monotonic() < deadline, f"the stack did not start:\n{self.log_path.read_text()[-5000:]}"
             time.sleep(0.3)
 
-    def _stripe_answers(self) -> bool:
-        assert self.stripe_process.poll() is None, (self.workdir / "localstripe.log").read_text()
+    def _answers(self, process: subprocess.Popen, port: int) -> bool:
+        assert process.poll() is None, f"{process.args} exited: see its log in {self.workdir}"
         try:
-            with socket.create_connection(("127.0.0.1", self.stripe_port), timeout=0.5):
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return True
         except OSError:
             return False
@@ -198,9 +211,10 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
-        if self.stripe_process is not None and self.stripe_process.poll() is None:
-            self.stripe_process.terminate()
-            self.stripe_process.wait(timeout=10)
+        for process in (self.strict_process, self.stripe_process):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
 
     def pid_of(self, name: str) -> int:
         match = re.search(rf"system\s+\| {re.escape(name)}\.1 started \(pid=(\d+)\)", self.log_path.read_text())

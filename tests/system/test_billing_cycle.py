@@ -24,7 +24,7 @@ from tests.vehicles.api_helpers import make_grant, make_owner, make_token, make_
 
 pytestmark = pytest.mark.system
 
-GOOD_CARD, FAILING_CARD = "4242424242424242", "4000000000000341"
+GOOD_CARD, FAILING_CARD = "pm_card_visa", "pm_card_chargeCustomerFail"
 
 
 class Fleet:

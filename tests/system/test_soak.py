@@ -162,7 +162,7 @@ def test_soak_counts_agree_everywhere(stack):
     for team in teams:
         owner = MembershipFactory(team=team, role=Role.OWNER)
         if "Payg" in team.name:
-            store_card(owner, "4242424242424242")
+            store_card(owner, "pm_card_visa")
             services.switch_plan(actor=owner, plan_code="payg")
         elif "Contract" in team.name:  # unlimited requests, graduated tiers: the volume goes somewhere
             contracts.create_contract(
