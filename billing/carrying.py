@@ -72,11 +72,18 @@ def mark_carried_to(lines: list[CarriedLine], invoice: Invoice) -> None:
         Invoice.objects.filter(pk__in=[line.source.pk for line in lines]).update(carried_to=invoice)
 
 
-def carry_forward(invoice: Invoice, *, reason: str) -> bool:
+def carry_forward(invoice: Invoice, *, reason: str, refused_by_stripe: bool = False) -> bool:
     """Carry an open or past-due card-paid invoice below the minimum forward (the caller holds its row lock).
 
-    True if it was carried now; False if it is not below the minimum or is settled already."""
-    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAST_DUE) or not is_below_minimum(invoice):
+    `refused_by_stripe`: Stripe answered `amount_too_small`, whatever our setting says. True if it was carried now;
+    False if it is not below the minimum or is settled already."""
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAST_DUE):
+        return False
+    if refused_by_stripe:
+        too_small = invoice.collection == Invoice.Collection.CARD and invoice.total_cents > 0
+    else:
+        too_small = is_below_minimum(invoice)
+    if not too_small:
         return False
     before = invoice.status
     invoice.status, invoice.due_at = Invoice.Status.CARRIED, None

@@ -581,7 +581,7 @@ def _after_failure(invoice: Invoice, payment: Payment) -> str | None:
     to authenticate, with an email that says so (dunning does not retry it). A charge Stripe refused as too small
     carries the invoice forward. Stripe refusing the request itself changes nothing the customer can see."""
     if payment.failure_code == AMOUNT_TOO_SMALL:
-        carrying.carry_forward(invoice, reason="refused_by_stripe_as_too_small")
+        carrying.carry_forward(invoice, reason="refused_by_stripe_as_too_small", refused_by_stripe=True)
         return None
     if payment.failure_code == PROVIDER_ERROR or invoice.status not in CHARGEABLE:  # never back from paid or void
         return None

@@ -121,12 +121,13 @@ def test_a_replayed_server_error_makes_the_retry_send_a_new_key(owner_membership
 
     with pytest.raises(stripe.APIError):
         payments.charge_invoice(invoice.pk)
-    first_key = Payment.objects.get(invoice=invoice).stripe_idempotency_key
-
-    payments.charge_invoice(invoice.pk)
-
     payment = Payment.objects.get(invoice=invoice)
-    assert payment.stripe_idempotency_key != first_key and payment.key_generation == 1
+    first_key = payment.idempotency_key  # the key the 500 is saved under
+
+    payments.charge_invoice(invoice.pk)  # the task's retry
+
+    payment.refresh_from_db()
+    assert payment.key_generation == 1 and payment.stripe_idempotency_key == f"{first_key}-retry-1"
     assert status_of(invoice) == Invoice.Status.PAID
     [intent] = intents_for(invoice)
     assert intent.status == "succeeded" and intent.metadata["payment_key"] == payment.idempotency_key
