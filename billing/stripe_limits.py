@@ -3,10 +3,11 @@
 Stripe allows 100 requests a second in live mode and 25 in test mode (fewer on some endpoints) per account, and
 answers 429 above that. Celery's `rate_limit` counts per worker node, so N workers would make N times the calls;
 this budget lives in the shared cache instead. Every request the SDK sends, its own retries included, first
-takes a turn (stripe_gateway wraps the SDK's HTTP client): turns are 1/limit seconds apart, so whichever
-processes send them, a second holds at most `limit` requests. A caller whose turn is in the future sleeps until
-it; if the next free turn is more than MAX_WAIT_SECONDS away it takes none and raises OutOfStripeBudget, a
-stripe.RateLimitError, which callers already treat as Stripe's own 429 (the charge task retries it later).
+takes a turn (stripe_gateway wraps the SDK's HTTP client): turns are a little over 1/limit seconds apart, so
+whichever processes send them, a second holds at most `limit` requests. A caller whose turn is in the future
+sleeps until it; if the next free turn is more than MAX_WAIT_SECONDS away it takes none and raises
+OutOfStripeBudget, a stripe.RateLimitError, which callers already treat as Stripe's own 429 (the charge task
+retries it later).
 
 Storage:
 - Redis (CACHE_URL=redis://...): one Lua script reserves the next turn atomically ("generic cell rate
@@ -19,6 +20,7 @@ Storage:
 """
 
 import hashlib
+import logging
 import math
 import time
 from functools import cache as memoize
@@ -26,6 +28,10 @@ from functools import cache as memoize
 import stripe
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError
+from redis import RedisError
+
+logger = logging.getLogger("billing.stripe_limits")
 
 # The longest a request waits for its turn. stripe_gateway.LONGEST_CALL counts it once per attempt of a request.
 MAX_WAIT_SECONDS = 5
@@ -49,10 +55,15 @@ def wait_for_turn(account: str, per_second: int) -> float:
     """Take the next turn to send one request to Stripe and sleep until it comes; the seconds waited.
 
     Raises OutOfStripeBudget if the next free turn is more than MAX_WAIT_SECONDS away. `per_second` < 1: no limit.
+    With the cache unreachable it sends at once: an outage of the cache should not stop payments too.
     """
     if per_second < 1:
         return 0.0
-    wait = reserve_turn(account, per_second)
+    try:
+        wait = reserve_turn(account, per_second)
+    except (DatabaseError, RedisError):  # the cache is down: meanwhile Stripe's own 429s, retried, are the limit
+        logger.warning("No Stripe rate limit: the cache is unreachable; sending without a turn", exc_info=True)
+        return 0.0
     if wait is None:
         raise OutOfStripeBudget(
             f"More than {per_second} Stripe requests a second are queued: no turn within {MAX_WAIT_SECONDS} s",
@@ -113,7 +124,7 @@ def _client_for(url: str):
 
 
 def _reserve_in_cache(account: str, per_second: int) -> float | None:
-    """Turn n starts at n / per_second on the local clock; claim the first free one from now on with cache.add.
+    """Turn n starts at n × interval on the local clock; claim the first free one still to come with cache.add.
 
     Only turns still to come: one that began a moment ago, used now, would come closer than 1/per_second to the
     next one, and a second could hold one request too many."""
@@ -129,7 +140,6 @@ def _reserve_in_cache(account: str, per_second: int) -> float | None:
                 continue
             # Kept until its turn has passed (a turn is never claimed after that), so the key is never reused:
             # the database cache's add is only atomic for a key that does not exist yet.
-            wait = max(turn * interval - now, 0.0)
-            if cache.add(key, 1, timeout=math.ceil(wait) + 2):
-                return wait
+            if cache.add(key, 1, timeout=math.ceil(turn * interval - now) + 2):
+                return max(turn * interval - time.time(), 0.0)  # from now: the cache's round trips took time
     return None

@@ -163,6 +163,14 @@ def test_a_request_with_no_turn_in_sight_is_refused_as_a_429(db):
     assert stripe_limits.MAX_WAIT_SECONDS - 0.5 < waits[-1] <= stripe_limits.MAX_WAIT_SECONDS
 
 
+def test_with_the_cache_unreachable_requests_go_out_without_a_turn(settings, caplog):
+    """A Redis cache nobody answers on: the request is sent (Stripe's 429s, retried, are the limit meanwhile)."""
+    url = f"redis://127.0.0.1:{processes.free_port()}/0"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    assert stripe_limits.wait_for_turn("unreachable", 20) == 0
+    assert "the cache is unreachable" in caplog.text
+
+
 def test_waiting_for_turns_is_within_the_longest_call_a_claim_outlasts():
     assert timedelta(seconds=stripe_limits.MAX_WAIT_SECONDS * 3) < LONGEST_CALL < payments.LEASE
 
