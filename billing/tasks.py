@@ -1,5 +1,6 @@
 """Celery tasks of billing: thin wrappers over the services, safe to run twice or concurrently."""
 
+import stripe
 from celery import shared_task
 
 from billing import alerts, cards, closing, contracts, dunning, grants, payments, services
@@ -32,9 +33,26 @@ def close_billing_periods() -> int:
     return len(invoices)
 
 
-# Well under Stripe's 25-100 requests a second: each charge is about three API calls.
+# Stripe's answers that say "not now, try again": a 429 (Stripe's, or our own budget running out,
+# stripe_limits.OutOfStripeBudget), a connection that failed, a 5xx. The run releases its claim as the error leaves
+# payments.charge_invoice, so the retry resumes the same attempt (same idempotency key). Exponential backoff with
+# full jitter spreads a mass close's retries out; after the last one the attempt stays processing until the nightly
+# reconciliation. No Celery rate_limit: it counts per worker node, the shared budget in billing.stripe_limits counts
+# every process's requests.
+STRIPE_SAYS_RETRY = (stripe.RateLimitError, stripe.APIConnectionError, stripe.APIError)
+
+
 # Its hard time limit bounds how long a run can hold its claim on a payment attempt (payments.LEASE).
-@shared_task(acks_late=True, reject_on_worker_lost=True, rate_limit="5/s", time_limit=payments.CHARGE_TIME_LIMIT)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=payments.CHARGE_TIME_LIMIT,
+    autoretry_for=STRIPE_SAYS_RETRY,
+    retry_backoff=5,  # seconds: 5, 10, 20, 40, 80, 160 (each drawn between 0 and that)
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+)
 def charge_invoice(invoice_id: int, attempt: int | None = None) -> str | None:
     payment = payments.charge_invoice(invoice_id, attempt=attempt)
     return payment.status if payment else None

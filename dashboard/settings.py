@@ -156,6 +156,9 @@ elif CACHE_URL.startswith("db://"):
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": CACHE_URL.removeprefix("db://") or "django_cache",
+            # Django's default of 300 is soon reached: the Stripe rate limit keeps a row per turn for a few
+            # seconds (up to a few hundred at 80 requests a second), and culling deletes live rows.
+            "OPTIONS": {"MAX_ENTRIES": 10000},
         }
     }
 elif CACHE_URL.startswith("locmem://"):
@@ -389,6 +392,12 @@ STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or (
 # localstripe's signing secret is public: it is the default only while localstripe is in use. With a real key
 # and no secret this is empty, which the webhook refuses and system check ignition.E001 reports (dashboard/checks.py).
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or ("" if _USING_REAL_STRIPE else "whsec_localstripe")
+# Stripe answers 429 above 100 requests a second in live mode and 25 in test mode (localstripe counts as test);
+# billing.stripe_limits keeps every process together below this, with room for Stripe's lower per-endpoint limits.
+# 0 turns the limit off.
+STRIPE_MAX_REQUESTS_PER_SECOND = envint(
+    "STRIPE_MAX_REQUESTS_PER_SECOND", 80 if STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_")) else 20
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -5,7 +5,7 @@ import urllib.request
 from billing.stripe_gateway import stripe_client
 
 
-def test_the_sdk_creates_and_reads_back_a_customer(stripe_settings):
+def test_the_sdk_creates_and_reads_back_a_customer(stripe_settings, db):  # db: the cache of the Stripe rate limit
     client = stripe_client()
     customer = client.v1.customers.create(params={"email": "owner@example.com", "metadata": {"team_id": "42"}})
     fetched = client.v1.customers.retrieve(customer.id)
