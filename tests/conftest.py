@@ -27,6 +27,8 @@ from tests.processes import ROOT, database_url_for_subprocess, free_port
 
 DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
 
+TEST_STRIPE_SECRET_KEY = "sk_test_ignition_tests"  # names the account (and its rate budget) to localstripe
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _fast_password_hasher():
@@ -152,6 +154,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_ser
     (CELERY_QUEUE). Its emails go to `smtp_server`, retried after a second; its Stripe calls to `localstripe`.
     Yields the queue name to send tasks to.
     """
+    from django.conf import settings
     from django.db import connection
 
     with django_db_blocker.unblock():
@@ -165,9 +168,12 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, smtp_ser
         "CELERY_QUEUE": queue,  # what it consumes, and where the tasks it sends itself go
         "EMAIL_URL": f"smtp://127.0.0.1:{smtp_server.port}",
         "EMAIL_OUTBOX_RETRY_SECONDS": "1",
-        # Its Stripe calls go through the strict layer too (with no STRIPE_API_BASE it would call port 8420).
+        # Its Stripe calls go through the strict layer too (with no STRIPE_API_BASE it would call port 8420), with
+        # the test process's key and cache: one Stripe account, one shared rate budget, as in production.
         "STRIPE_API_BASE": localstripe.api_base,
         "STRIPE_JS_URL": localstripe.js_url,
+        "STRIPE_SECRET_KEY": TEST_STRIPE_SECRET_KEY,
+        "CACHE_URL": settings.CACHE_URL,
     }
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -407,5 +413,5 @@ def stripe_settings(settings, localstripe):
     localstripe.reset_stats()
     settings.STRIPE_API_BASE = localstripe.api_base
     settings.STRIPE_JS_URL = localstripe.js_url
-    settings.STRIPE_SECRET_KEY = "sk_test_ignition_tests"
+    settings.STRIPE_SECRET_KEY = TEST_STRIPE_SECRET_KEY
     return settings

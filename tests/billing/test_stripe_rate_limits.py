@@ -2,9 +2,8 @@
 
 Nothing of ours is mocked: the limiter runs on the configured cache (the SQLite database cache by default; Redis
 or PostgreSQL when CACHE_URL/DATABASE_URL say so) from real OS processes, and Stripe calls go through the real
-stripe SDK to localstripe. Only Stripe's network is stood in for where localstripe cannot behave like Stripe:
-localstripe never answers 429, so a tiny HTTP server in front of it answers the first requests to create a
-PaymentIntent with Stripe's 429 (its JSON error shape) and forwards everything else to localstripe unchanged.
+stripe SDK to localstripe behind the test setup's strict layer, which answers 429 above Stripe's test-mode limit
+(25 requests a second) and, on demand (`localstripe.fail_next`), to the next requests, as Stripe would.
 """
 
 import itertools
@@ -14,11 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import stripe
@@ -32,9 +28,10 @@ from billing.models import Invoice, Payment
 from billing.stripe_gateway import LONGEST_CALL, stripe_client
 from tests import processes
 from tests.billing.test_payments import intents_for, pay_as_you_go_invoice, store_card
+from tests.factories import TeamFactory
 from tests.processes import ROOT, database_url_for_subprocess
 
-VISA = "4242424242424242"
+VISA = "pm_card_visa"
 
 
 def busiest_second(stamps: list[float]) -> int:
@@ -175,72 +172,6 @@ def test_waiting_for_turns_is_within_the_longest_call_a_claim_outlasts():
     assert timedelta(seconds=stripe_limits.MAX_WAIT_SECONDS * 3) < LONGEST_CALL < payments.LEASE
 
 
-class RefusingStripe(ThreadingHTTPServer):
-    """Answers the first `refuse` requests to create a PaymentIntent with Stripe's 429; forwards all the others
-    to localstripe as they are."""
-
-    daemon_threads = True
-
-    def __init__(self, upstream: str, refuse: int):
-        self.upstream, self.to_refuse, self.refused = upstream, refuse, 0
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Forwarder)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def api_base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def stop(self):
-        self.shutdown()
-        self.server_close()
-
-    def refusing(self, method: str, path: str) -> bool:
-        with self.lock:
-            if method == "POST" and path == "/v1/payment_intents" and self.refused < self.to_refuse:
-                self.refused += 1
-                return True
-            return False
-
-
-class _Forwarder(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self._answer()
-
-    def do_POST(self):
-        self._answer()
-
-    def do_DELETE(self):
-        self._answer()
-
-    def _answer(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.server.refusing(self.command, self.path):
-            error = {"type": "invalid_request_error", "code": "rate_limit", "message": "Too many requests."}
-            self._reply(429, json.dumps({"error": error}).encode())
-            return
-        forwarded = {name: value for name, value in self.headers.items() if name.lower() not in ("host", "connection")}
-        request = urllib.request.Request(
-            self.server.upstream + self.path, data=body or None, method=self.command, headers=forwarded
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
-                self._reply(response.status, response.read())
-        except urllib.error.HTTPError as error:
-            self._reply(error.code, error.read())
-
-    def _reply(self, status: int, body: bytes):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Request-Id", f"req_{uuid.uuid4().hex[:14]}")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def owner_membership(make_member):
     return make_member(Role.OWNER, email="payer@example.com")
@@ -249,60 +180,89 @@ def owner_membership(make_member):
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_retries_stripes_429s_and_the_invoice_is_paid_once(
-    owner_membership, stripe_settings, localstripe, tmp_path
+    owner_membership, stripe_settings, localstripe, celery_worker
 ):
     """A real Celery worker charges through a Stripe that answers the first two PaymentIntent creations 429: the
     task retries with backoff (at most 5 + 10 s), and the invoice ends paid with exactly one PaymentIntent."""
     store_card(owner_membership, VISA)
     invoice = pay_as_you_go_invoice(owner_membership, 9)
-    stripe_api = RefusingStripe(localstripe.api_base, refuse=2)
-    queue, log_path = f"test-{uuid.uuid4().hex[:12]}", tmp_path / "worker.log"
-    env = env_for_subprocess(
-        CELERY_QUEUE=queue, STRIPE_API_BASE=stripe_api.api_base, STRIPE_SECRET_KEY=stripe_settings.STRIPE_SECRET_KEY
-    )
-    with open(log_path, "w") as log:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "dashboard",
-                "worker",
-                "--pool",
-                "solo",
-                "--queues",
-                queue,
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{queue}@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        assert processes.wait_for(lambda: "ready." in log_path.read_text() or worker.poll() is not None, timeout=60)
-        tasks.charge_invoice.apply_async((invoice.pk,), queue=queue)
+    localstripe.reset_stats()
+    localstripe.fail_next("/v1/payment_intents", status=429, count=2)
+    tasks.charge_invoice.apply_async((invoice.pk,), queue=celery_worker.queue)
 
-        def paid():
-            return Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+    def paid():
+        return Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
 
-        assert processes.wait_for(paid, timeout=60), log_path.read_text()[-3000:]
-    finally:
-        worker.terminate()
-        worker.wait(timeout=20)
-        stripe_api.stop()
-
-    log = log_path.read_text()
-    assert stripe_api.refused == 2
-    assert log.count("Retry in") == 2 and "RateLimitError" in log, log[-3000:]
+    assert processes.wait_for(paid, timeout=60), celery_worker.log.read_text()[-3000:]
+    assert localstripe.stats()["failed_on_purpose"] == 2
     assert [(intent.status, intent.amount) for intent in intents_for(invoice)] == [("succeeded", 135)]
     assert list(Payment.objects.filter(invoice=invoice).values_list("attempt", "status")) == [(1, "succeeded")]
+
+
+# A process charging invoices as a busy worker pool would: each invoice id read from stdin in a thread of its own.
+CHARGER = """
+import sys, threading
+import django
+django.setup()
+from billing import payments
+print("ready", flush=True)
+ids = [int(value) for value in sys.stdin.readline().split()]
+threads = [threading.Thread(target=payments.charge_invoice, args=(invoice_id,)) for invoice_id in ids]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print("done", flush=True)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mass_close_charged_from_two_processes_at_once_stays_under_stripes_limit(
+    make_member, stripe_settings, localstripe
+):
+    """Two processes charge 16 invoices at once, 8 threads each, as two busy workers would. Stripe's limit is set
+    to 10 a second at the strict layer (which answers 429 above it) and the shared budget to 9: no 429, and each
+    invoice is paid once. The same load without the shared budget (STRIPE_MAX_REQUESTS_PER_SECOND=0) gets 429s:
+    this machine's localstripe takes over 20 requests a second."""
+    invoices = []
+    for index in range(16):
+        owner = make_member(Role.OWNER, team=TeamFactory(), email=f"fleet-{index}@example.com")
+        store_card(owner, VISA)
+        invoices.append(pay_as_you_go_invoice(owner, 4))
+    per_second = int(os.environ.get("MASS_CLOSE_BUDGET", "9"))  # 0 shows the load without the budget
+    env = env_for_subprocess(
+        STRIPE_API_BASE=localstripe.api_base,
+        STRIPE_SECRET_KEY=stripe_settings.STRIPE_SECRET_KEY,
+        STRIPE_MAX_REQUESTS_PER_SECOND=str(per_second),
+    )
+    chargers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHARGER], cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    try:
+        for charger in chargers:
+            assert charger.stdout.readline().strip() == "ready"
+        localstripe.configure(rate_limit=10)
+        localstripe.reset_stats()
+        for charger, share in zip(chargers, (invoices[::2], invoices[1::2]), strict=True):
+            charger.stdin.write(" ".join(str(invoice.pk) for invoice in share) + "\n")
+            charger.stdin.flush()
+        for charger in chargers:
+            assert charger.stdout.readline().strip() == "done"
+        seen = localstripe.stats()
+    finally:
+        localstripe.configure(rate_limit=25)
+        for charger in chargers:
+            charger.kill()
+            charger.wait(timeout=10)
+
+    assert seen["rate_limited"] == 0, seen
+    assert seen["max_requests_in_a_second"] <= 10, seen
+    for invoice in invoices:
+        assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+        assert [intent.status for intent in intents_for(invoice)] == ["succeeded"]
 
 
 def test_after_the_last_retry_the_attempt_waits_for_the_reconciliation(owner_membership, stripe_settings, localstripe):
@@ -310,21 +270,18 @@ def test_after_the_last_retry_the_attempt_waits_for_the_reconciliation(owner_mem
     attempt stays processing with no claim, and the nightly reconciliation charges it once Stripe answers."""
     store_card(owner_membership, VISA)
     invoice = pay_as_you_go_invoice(owner_membership, 9)
-    stripe_api = RefusingStripe(localstripe.api_base, refuse=tasks.charge_invoice.max_retries + 1)
-    stripe_settings.STRIPE_API_BASE = stripe_api.api_base
-    try:
-        result = tasks.charge_invoice.apply(args=(invoice.pk,))
-        assert isinstance(result.result, stripe.RateLimitError)
-        assert stripe_api.refused == tasks.charge_invoice.max_retries + 1  # the first run and every retry
-        payment = Payment.objects.get(invoice=invoice)
-        assert (payment.status, payment.claimed_by, payment.stripe_payment_intent_id) == ("processing", "", "")
-        assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.OPEN
+    localstripe.reset_stats()
+    localstripe.fail_next("/v1/payment_intents", status=429, count=tasks.charge_invoice.max_retries + 1)
 
-        assert payments.reconcile(stuck_after=timedelta(0)) == 1  # Stripe answers again
-    finally:
-        stripe_api.stop()
-        stripe_settings.STRIPE_API_BASE = localstripe.api_base
+    result = tasks.charge_invoice.apply(args=(invoice.pk,))
 
+    assert isinstance(result.result, stripe.RateLimitError)
+    assert localstripe.stats()["failed_on_purpose"] == tasks.charge_invoice.max_retries + 1  # the run, each retry
+    payment = Payment.objects.get(invoice=invoice)
+    assert (payment.status, payment.claimed_by, payment.stripe_payment_intent_id) == ("processing", "", "")
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.OPEN
+
+    assert payments.reconcile(stuck_after=timedelta(0)) == 1  # Stripe answers again
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
     assert [intent.status for intent in intents_for(invoice)] == ["succeeded"]
     assert list(Payment.objects.filter(invoice=invoice).values_list("attempt", "status")) == [(1, "succeeded")]
