@@ -2,8 +2,10 @@
 
 1. In one short transaction under the invoice's row lock, write (or find) the in-flight Payment attempt and
    claim it: a conditional UPDATE sets `claimed_by`/`claimed_until` only if no other run holds a live claim.
-   Its idempotency key, `invoice-<invoice uuid>-attempt-<n>`, is reused by every retry of that attempt, and
-   the database allows one in-flight attempt per invoice. The transaction commits before Stripe is called.
+   Its idempotency key, `invoice-<invoice uuid>-attempt-<n>`, and its parameters (amount, customer, card) are
+   stored with it and reused by every retry of that attempt (a new key only after a replayed 5xx, or when the
+   team's card changed before anything reached Stripe), and the database allows one in-flight attempt per
+   invoice. The transaction commits before Stripe is called.
 2. Holding only that claim (no transaction, no row lock), ask Stripe: a PaymentIntent
    `off_session=True, confirm=True` on the team's default card, with the key and the invoice in its metadata.
    A second run (a duplicate task, the reconciliation, dunning racing the pay page) finds the claim live and
@@ -13,7 +15,11 @@
    bookkeeping is what guarantees one PaymentIntent per attempt.
 3. In another short transaction, under the invoice's and then the payment's row lock, record the outcome if the
    claim is still ours, and release it: succeeded → invoice paid (a receipt email); declined or authentication
-   required → the attempt failed and the invoice is past due (an email).
+   required → the attempt failed and the invoice is past due (an email; only the Owner can authorize the
+   latter, on the pay page, so dunning leaves it to them); Stripe refusing the request itself → the attempt
+   failed with its reason, the invoice still open, tried again later; Stripe refusing the amount as too small
+   → the invoice carried forward (billing.carrying). Errors worth retrying (rate limits, 5xx, the connection)
+   propagate to the task, which retries the same attempt with backoff.
 
 A run that fails with an exception releases its claim on the way out, so the retry needn't wait. A run that
 dies outright (killed, power lost) leaves its claim to expire: LEASE is longer than the charge task can live,
