@@ -66,11 +66,11 @@ start, seconds, per_second = (float(value) for value in sys.stdin.readline().spl
 time.sleep(max(start - time.time(), 0))
 stamps = []
 while time.time() < start + seconds:
-    try:
-        stripe_limits.wait_for_turn("cross-process-test", int(per_second))
-    except stripe_limits.OutOfStripeBudget:
+    wait = stripe_limits.reserve_turn("cross-process-test", int(per_second))
+    if wait is None:
         continue
-    stamps.append(time.time())
+    stamps.append(time.time() + wait)  # when the turn is, as granted: before sleeping, which may overrun
+    time.sleep(wait)
 print(json.dumps(stamps), flush=True)
 """
 
@@ -79,7 +79,8 @@ print(json.dumps(stamps), flush=True)
 def test_four_processes_together_stay_within_the_limit_and_use_it():
     """4 OS processes hammer the limiter for 3 s on the configured cache. Without it each would take thousands of
     turns; a fixed window counter would let up to twice the limit through in some second; a stingy limiter would
-    fall short of the limit."""
+    fall short of the limit. What is measured is when each turn is granted for: a process that then oversleeps
+    (a loaded host) sends a little late, which the 5 % spacing and a limit below Stripe's absorb."""
     per_second, seconds = 30, 3.0
     takers = [
         subprocess.Popen(
