@@ -107,12 +107,20 @@ class Stack:
     def stripe_api_base(self) -> str:
         return f"http://127.0.0.1:{self.stripe_port}"
 
+    def _database_url_for_a_moving_clock(self) -> str:
+        """psycopg times its connect on the (faked) monotonic clock: a connect a process was making when the clock
+        jumped a month would time out at once. A timeout longer than any jump keeps it waiting as it should."""
+        if not self.database_url.startswith("postgres"):
+            return self.database_url
+        separator = "&" if "?" in self.database_url else "?"
+        return f"{self.database_url}{separator}connect_timeout={10 * 365 * 24 * 3600}"
+
     def env(self) -> dict:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("FAKETIME", "LD_PRELOAD"))}
         env.update(
             PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
             DJANGO_SETTINGS_MODULE="dashboard.settings",
-            DATABASE_URL=self.database_url,
+            DATABASE_URL=self._database_url_for_a_moving_clock(),
             CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
             CACHE_URL=settings.CACHE_URL,  # the test process's own (one per pytest-xdist worker)
             CELERY_QUEUE=self.queue,  # not a developer's `make run` worker's queue on a shared broker
