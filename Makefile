@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test soak lint install migrate seed clean-var node-sdk
+.PHONY: run test soak bench lint install migrate seed clean-var node-sdk
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: install
 SOAK_SECONDS ?= 600
 soak: install
 	SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest tests/system/test_soak.py --numprocesses 0 -s $(PYTEST_ARGS)
+
+# The vehicle API over HTTP (gunicorn + PostgreSQL, driven by wrk) against a bare Django view: req/s, p50, p99 and
+# the ratios of issue 14's targets (bench/README.md). Needs wrk (apt-get install wrk) and PostgreSQL.
+bench: install
+	$(VENV)/bin/python bench/bench_http.py $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

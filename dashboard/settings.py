@@ -92,6 +92,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dashboard.api_middleware.VehicleApiMiddleware",  # the vehicle API's requests take VEHICLE_API_MIDDLEWARE instead
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "dashboard.csp.ContentSecurityPolicyMiddleware",  # after WhiteNoise: static files need no policy
@@ -104,6 +105,11 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.CurrentTeamMiddleware",
 ]
+
+# The vehicle API (bearer tokens, JSON) needs none of the dashboard's sessions, users, CSRF, messages or page
+# policies: its requests go through this chain only (dashboard/api_middleware.py).
+VEHICLE_API_PREFIX = "/v2.0/"
+VEHICLE_API_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
 
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"
@@ -129,7 +135,9 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'ignition.sqlite3'}",
-        conn_max_age=envint("DB_CONN_MAX_AGE", 0),
+        # Persistent connections in production: a new PostgreSQL connection per request cost the API more than
+        # half its throughput (bench/README.md). Development keeps one per request.
+        conn_max_age=envint("DB_CONN_MAX_AGE", 0 if DEBUG else 60),
         conn_health_checks=True,
     )
 }

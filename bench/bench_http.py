@@ -1,0 +1,275 @@
+"""The vehicle API over HTTP, as deployed: gunicorn + PostgreSQL, driven by wrk, against a bare Django view.
+
+It creates its own PostgreSQL database (dropped and created again each run), migrates it with manage.py, seeds
+one team with a live and a test-mode vehicle plus 100 teams with a vehicle each, then serves Ignition
+(`dashboard.wsgi`, production settings: DEBUG off, rate limits off so only the request and metering are measured)
+and `bench/bare_app.py` (one view, no middleware, the same JSON) under the same gunicorn, and drives each scenario
+with wrk for `--seconds` after a warm-up. It prints req/s, p50 and p99 per scenario, the ratios the performance
+targets are stated in, and the resident memory of each Ignition worker.
+
+The machine is shared and noisy: compare the ratios of one run, not absolute figures across runs.
+
+Run: make bench                                    (or .venv/bin/python bench/bench_http.py --seconds 10)
+     DB_CONN_MAX_AGE=0 make bench                 (a database connection per request, for comparison)
+Needs: wrk (apt-get install wrk), PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/
+ignition_bench_http), Redis for the cache and broker if reachable (as in production; else the database cache).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/ignition_bench_http"
+SPREAD_TEAMS = 100
+
+SEED = """
+import json
+import django
+django.setup()
+from billing.models import Plan
+from tests.factories import ApplicationFactory, TeamFactory
+from tests.vehicles.api_helpers import make_grant, make_owner, make_token, make_vehicle
+from vehicles.models import Mode
+
+Plan.objects.update(request_allowance=None, vehicle_allowance=None)  # never hit a limit while measuring
+team = TeamFactory()
+application = ApplicationFactory(team=team)
+live, test = make_owner(), make_owner(mode=Mode.TEST)
+live_car, test_car = make_vehicle(live), make_vehicle(test)
+seeded = {
+    "live": {"token": make_token(make_grant(application, live, [live_car])), "vehicle": str(live_car.public_id)},
+    "test": {"token": make_token(make_grant(application, test, [test_car])), "vehicle": str(test_car.public_id)},
+    "spread": [],
+}
+for _ in range(SPREAD_TEAMS):
+    other = ApplicationFactory(team=TeamFactory())
+    owner = make_owner()
+    car = make_vehicle(owner)
+    seeded["spread"].append({"token": make_token(make_grant(other, owner, [car])), "vehicle": str(car.public_id)})
+print(json.dumps(seeded))
+""".replace("SPREAD_TEAMS", str(SPREAD_TEAMS))
+
+# wrk scripts: a POST with a body, and requests spread over many teams (a token and vehicle each).
+BATCH_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"requests": [{"path": "/odometer"}, {"path": "/location"}, {"path": "/odometer"}, ' ..
+  '{"path": "/vin"}, {"path": "/location"}]}'
+"""
+SPREAD_LUA = """
+local targets = {TARGETS}
+local counter = 0
+request = function()
+  counter = counter + 1
+  local target = targets[(counter % #targets) + 1]
+  return wrk.format("GET", "/v2.0/vehicles/" .. target[2] .. "/odometer", {["Authorization"] = "Bearer " .. target[1]})
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def app_env(database_url: str) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "SECURE_SSL_REDIRECT": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "VEHICLE_API_RATE_LIMITS_ENABLED": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if redis_reachable():
+        env.setdefault("CACHE_URL", "redis://127.0.0.1:6379/14")
+        env.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    return env
+
+
+def start_gunicorn(target: str, port: int, workers: int, env: dict, log: Path) -> subprocess.Popen:
+    command = [GUNICORN, target, "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    with open(log, "w") as output:  # the child keeps its own copy of the file descriptor
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(f"gunicorn {target} exited:\n{log.read_text()}") from None
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn {target} did not answer:\n{log.read_text()}")
+
+
+def wrk(url: str, *, seconds: float, connections: int, token: str = "", script: str = "") -> dict:
+    """One wrk run: req/s, p50 and p99 in ms, and the count of non-2xx answers."""
+    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{round(seconds)}s", "--latency", "--timeout", "10s"]
+    if token:
+        command += ["-H", f"Authorization: Bearer {token}"]
+    if script:
+        command += ["-s", script]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def worker_rss_mb(master: subprocess.Popen) -> list[float]:
+    """Resident memory of each gunicorn worker (the master's children), in MB."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    workdir = Path(tempfile.mkdtemp(prefix="ignition-bench-"))
+    env = app_env(database_url)
+
+    recreate_database(database_url)
+    subprocess.run([PYTHON, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
+    seeded = json.loads(
+        subprocess.run([PYTHON, "-c", SEED], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    spread_script = workdir / "spread.lua"
+    targets = ", ".join(f'{{"{t["token"]}", "{t["vehicle"]}"}}' for t in seeded["spread"])
+    spread_script.write_text(SPREAD_LUA.replace("TARGETS", targets))
+    batch_script = workdir / "batch.lua"
+    batch_script.write_text(BATCH_LUA)
+
+    app_port, bare_port = free_port(), free_port()
+    app = start_gunicorn("dashboard.wsgi", app_port, args.workers, env, workdir / "app.log")
+    bare = start_gunicorn("bench.bare_app:application", bare_port, args.workers, env, workdir / "bare.log")
+    live, test = seeded["live"], seeded["test"]
+    app_base, bare_base = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
+    scenarios = [
+        ("bare Django JSON view", f"{bare_base}/v2.0/vehicles/x/odometer", "", "", args.connections),
+        (
+            "odometer, test mode (not metered)",
+            f"{app_base}/v2.0/vehicles/{test['vehicle']}/odometer",
+            test["token"],
+            "",
+            args.connections,
+        ),
+        (
+            "odometer, live (metered)",
+            f"{app_base}/v2.0/vehicles/{live['vehicle']}/odometer",
+            live["token"],
+            "",
+            args.connections,
+        ),
+        ("GET /vehicles (free)", f"{app_base}/v2.0/vehicles", live["token"], "", args.connections),
+        (
+            "batch of 5 (metered each)",
+            f"{app_base}/v2.0/vehicles/{live['vehicle']}/batch",
+            live["token"],
+            str(batch_script),
+            args.connections,
+        ),
+        (
+            "one hot team, 64 clients (metered)",
+            f"{app_base}/v2.0/vehicles/{live['vehicle']}/odometer",
+            live["token"],
+            "",
+            64,
+        ),
+        (f"{SPREAD_TEAMS} teams, 64 clients (metered)", app_base, "", str(spread_script), 64),
+    ]
+    results = {}
+    try:
+        for label, url, token, script, connections in scenarios:
+            wrk(url, seconds=2, connections=connections, token=token, script=script)  # warm up
+            results[label] = wrk(url, seconds=args.seconds, connections=connections, token=token, script=script)
+        rss = worker_rss_mb(app)
+    finally:
+        for process in (app, bare):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+    bare_rps = results["bare Django JSON view"]["rps"]
+    print(
+        f"\n{args.workers} gunicorn sync workers, wrk 2 threads, {args.seconds:g} s per scenario, "
+        f"DB_CONN_MAX_AGE={env.get('DB_CONN_MAX_AGE', 'default (60 with DEBUG=0)')}, "
+        f"cache {env.get('CACHE_URL', 'database')}\n"
+    )
+    print(f"{'scenario':<38} {'req/s':>9} {'× bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for label, result in results.items():
+        print(
+            f"{label:<38} {result['rps']:>9.0f} {result['rps'] / bare_rps:>7.3f} {result['p50']:>8.2f} "
+            f"{result['p99']:>8.2f} {result['errors']:>8}"
+        )
+    metered = results["odometer, live (metered)"]
+    unmetered = results["odometer, test mode (not metered)"]
+    hot = results["one hot team, 64 clients (metered)"]
+    spread = results[f"{SPREAD_TEAMS} teams, 64 clients (metered)"]
+    print("\ntargets (issue 14):")
+    print(f"  metered ≥ 0.30 × bare:        {metered['rps'] / bare_rps:.3f}")
+    print(f"  unmetered ≥ 0.40 × bare:      {unmetered['rps'] / bare_rps:.3f}")
+    print(f"  metered ≥ 0.85 × unmetered:   {metered['rps'] / unmetered['rps']:.3f}")
+    print(f"  hot team ≥ 0.8 × spread:      {hot['rps'] / spread['rps']:.3f}")
+    print(f"  metered p99 ≤ 3 × p50:        {metered['p99'] / metered['p50']:.2f}")
+    print(f"\nRSS per Ignition worker (MB): {', '.join(f'{size:.0f}' for size in rss)}")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
