@@ -26,10 +26,11 @@ import time
 from functools import cache as memoize
 
 import stripe
-from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 from redis import RedisError
+
+from dashboard.cache_redis import cache_redis_client
 
 logger = logging.getLogger("billing.stripe_limits")
 
@@ -77,7 +78,7 @@ def wait_for_turn(account: str, per_second: int) -> float:
 
 def reserve_turn(account: str, per_second: int) -> float | None:
     """Reserve the next free turn: the seconds until it comes (0: now), or None if it is too far off."""
-    client = _redis_client()
+    client = cache_redis_client()
     if client is not None:
         reserve = _reserve_script(client)
         wait = float(reserve(keys=[KEY_PREFIX + account], args=[repr(_interval(per_second)), MAX_WAIT_SECONDS]))
@@ -106,21 +107,6 @@ return tostring(turn - now)
 @memoize
 def _reserve_script(client):
     return client.register_script(_RESERVE_LUA)
-
-
-def _redis_client():
-    """A client of the cache's Redis (same server and database), or None when the cache is not Redis."""
-    config = settings.CACHES["default"]
-    if not config["BACKEND"].endswith("RedisCache"):
-        return None
-    return _client_for(config["LOCATION"])
-
-
-@memoize
-def _client_for(url: str):
-    import redis
-
-    return redis.Redis.from_url(url)
 
 
 def _reserve_in_cache(account: str, per_second: int) -> float | None:

@@ -25,6 +25,7 @@ from functools import cache as memoize
 from django.conf import settings
 from django.core.cache import cache
 
+from dashboard.cache_redis import cache_redis_client
 from vehicles.errors import ApiError
 
 KEY_PREFIX = "ignition:ratelimit:"
@@ -63,7 +64,7 @@ def check_rate_limits(application_id: int, vehicle_id: int | None = None) -> Non
 
 def take(buckets: list[Bucket], *, now: float) -> Refusal | None:
     """Admit one request into every bucket, or none of them; the refusal names the fullest bucket."""
-    client = _redis_client()
+    client = cache_redis_client()
     if client is not None:
         return _take_redis(client, buckets, now)
     return _take_cache(buckets, now)
@@ -131,18 +132,3 @@ def _take_redis(client, buckets: list[Bucket], now: float) -> Refusal | None:
 @memoize
 def _gcra_script(client):
     return client.register_script(_GCRA_LUA)
-
-
-def _redis_client():
-    """A client of the cache's Redis (same server and database), or None when the cache is not Redis."""
-    config = settings.CACHES["default"]
-    if not config["BACKEND"].endswith("RedisCache"):
-        return None
-    return _client_for(config["LOCATION"])
-
-
-@memoize
-def _client_for(url: str):
-    import redis
-
-    return redis.Redis.from_url(url)
