@@ -201,9 +201,7 @@ def detach_replaced_cards(team_id: int) -> int:
     for payment_method_id in listed:
         if payment_method_id != current:
             try:
-                stripe_client().v1.payment_methods.detach(payment_method_id)
-            except stripe.InvalidRequestError:
-                logger.info("Replaced PaymentMethod %s was already detached at Stripe", payment_method_id)
+                _detach(payment_method_id)  # one Stripe no longer has attached counts as done
             except stripe.StripeError:
                 logger.warning(
                     "Could not detach the replaced PaymentMethod %s of team %s; beat tries again",

@@ -512,7 +512,7 @@ def _failure_of(intent) -> tuple[str, str] | None:
     if intent.status == "succeeded":
         return None
     if intent.status == "requires_action":
-        return "authentication_required", "Your bank asks you to confirm this payment."
+        return NEEDS_AUTHENTICATION, "Your bank asks you to confirm this payment."
     if intent.status in ("requires_payment_method", "canceled"):
         error = as_dict(intent.last_payment_error)
         return error.get("code") or "card_declined", error.get("message") or "The card was declined."

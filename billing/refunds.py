@@ -20,7 +20,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import BillingEvent, Invoice, Payment
+from billing.models import BillingEvent, Invoice
 from billing.stripe_gateway import stripe_client
 from notifications.outbox import queue_templated_email
 
@@ -44,12 +44,10 @@ def dispute_label(invoice: Invoice) -> str:
 
 
 def invoice_for_intent(payment_intent_id: str | None) -> Invoice | None:
-    payment = (
-        Payment.objects.filter(stripe_payment_intent_id=payment_intent_id).only("invoice_id").first()
-        if payment_intent_id
-        else None
-    )
-    return Invoice.objects.filter(pk=payment.invoice_id).first() if payment else None
+    """The invoice one of whose attempts made this PaymentIntent (None for none, or another system's charge)."""
+    if not payment_intent_id:
+        return None
+    return Invoice.objects.filter(payments__stripe_payment_intent_id=payment_intent_id).first()
 
 
 def record_charge_refunds(charge_id: str) -> Invoice | None:
