@@ -3,8 +3,7 @@
 dashboard/settings.py defaults every Stripe setting to localstripe's public values and switches the API origin to
 Stripe once STRIPE_SECRET_KEY is set, but it leaves the other settings alone: a deploy that sets only the secret key
 would serve localstripe's publishable key to Stripe.js (no card form works) and verify webhooks with localstripe's
-published secret. These checks stop such a deploy with what to set. ignition.E001 (an empty webhook secret) is in
-dashboard/checks.py.
+published secret. These checks stop such a deploy with what to set.
 """
 
 from urllib.parse import urlsplit
@@ -19,6 +18,10 @@ LOCALSTRIPE_WEBHOOK_SECRET = "whsec_localstripe"
 SECRET_PREFIXES = {"sk_live_": "live", "rk_live_": "live", "sk_test_": "test", "rk_test_": "test"}
 PUBLISHABLE_PREFIXES = {"pk_live_": "live", "pk_test_": "test"}
 WHERE_KEYS_ARE = "Stripe's dashboard, Developers > API keys"
+WEBHOOK_SECRET_HINT = (
+    "Set STRIPE_WEBHOOK_SECRET to the signing secret (whsec_...) of the endpoint /billing/stripe/webhook in Stripe's "
+    "dashboard (Developers > Webhooks)."
+)
 
 
 def uses_real_stripe() -> bool:
@@ -33,6 +36,22 @@ def uses_real_stripe() -> bool:
 def _mode(key: str, prefixes: dict) -> str | None:
     """ "live" or "test" by the key's prefix; None for a key of no known kind (or none)."""
     return next((mode for prefix, mode in prefixes.items() if (key or "").startswith(prefix)), None)
+
+
+@register()
+def stripe_webhook_secret_check(app_configs, **kwargs):
+    """A real Stripe key without the webhook endpoint's signing secret: every real event would be rejected, and
+    falling back to localstripe's published secret would let anyone sign one. Settings leave it empty then."""
+    if settings.STRIPE_WEBHOOK_SECRET:
+        return []
+    return [
+        Error(
+            "STRIPE_WEBHOOK_SECRET is not set, but STRIPE_SECRET_KEY points Ignition at real Stripe: "
+            "Stripe's webhook events cannot be verified, so every one would be rejected.",
+            hint=WEBHOOK_SECRET_HINT,
+            id="ignition.E001",
+        )
+    ]
 
 
 @register()
@@ -78,8 +97,7 @@ def stripe_keys_check(app_configs, **kwargs):
             Error(
                 "STRIPE_WEBHOOK_SECRET is localstripe's published secret, but Ignition uses real Stripe: anyone could "
                 "sign webhook events with it, and Stripe's own events would all be rejected.",
-                hint="Set STRIPE_WEBHOOK_SECRET to the signing secret (whsec_...) of the endpoint "
-                "/billing/stripe/webhook in Stripe's dashboard (Developers > Webhooks).",
+                hint=WEBHOOK_SECRET_HINT,
                 id="ignition.E005",
             )
         )

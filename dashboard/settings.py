@@ -398,7 +398,7 @@ STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or (
     _REAL_STRIPE_JS if STRIPE_API_BASE == "https://api.stripe.com" else f"{STRIPE_API_BASE}/js.stripe.com/v3/"
 )
 # localstripe's signing secret is public: it is the default only while localstripe is in use. With a real key
-# and no secret this is empty, which the webhook refuses and system check ignition.E001 reports (dashboard/checks.py).
+# and no secret this is empty, which the webhook refuses and system check ignition.E001 reports (billing/checks.py).
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or ("" if _USING_REAL_STRIPE else "whsec_localstripe")
 # Stripe answers 429 above 100 requests a second in live mode and 25 in test mode (localstripe counts as test);
 # billing.stripe_limits keeps every process together below this, with room for Stripe's lower per-endpoint limits.
