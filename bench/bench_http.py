@@ -21,15 +21,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.processes
+from databases import recreate_database  # noqa: E402 (bench/, the script's own folder)
+
+from tests.processes import ROOT, free_port, port_answers, wait_for  # noqa: E402
+
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/ignition_bench_http"
@@ -80,31 +81,6 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def redis_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-
 def app_env(database_url: str) -> dict:
     env = {
         **os.environ,
@@ -117,7 +93,7 @@ def app_env(database_url: str) -> dict:
         "VEHICLE_API_RATE_LIMITS_ENABLED": "0",
         "PYTHONUNBUFFERED": "1",
     }
-    if redis_reachable():
+    if port_answers(6379):  # Redis, as in production
         env.setdefault("CACHE_URL", "redis://127.0.0.1:6379/14")
         env.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
     return env
@@ -127,16 +103,12 @@ def start_gunicorn(target: str, port: int, workers: int, env: dict, log: Path) -
     command = [GUNICORN, target, "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     with open(log, "w") as output:  # the child keeps its own copy of the file descriptor
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit(f"gunicorn {target} exited:\n{log.read_text()}") from None
-            time.sleep(0.2)
-    raise SystemExit(f"gunicorn {target} did not answer:\n{log.read_text()}")
+    answered = wait_for(lambda: port_answers(port) or process.poll() is not None, timeout=60)
+    if process.poll() is not None:
+        raise SystemExit(f"gunicorn {target} exited:\n{log.read_text()}")
+    if not answered:
+        raise SystemExit(f"gunicorn {target} did not answer:\n{log.read_text()}")
+    return process
 
 
 def wrk(url: str, *, seconds: float, connections: int, token: str = "", script: str = "") -> dict:

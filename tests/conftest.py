@@ -3,7 +3,6 @@ import email.policy
 import importlib
 import json
 import os
-import socket
 import socketserver
 import subprocess
 import sys
@@ -363,14 +362,8 @@ class StrictStripe:
 
 
 def _answering(port: int, process: subprocess.Popen):
-    def answering():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return process.poll() is not None
-
-    return answering
+    """Done waiting once the port answers, or the process has exited (the caller then says why)."""
+    return lambda: processes.port_answers(port) or process.poll() is not None
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_answers(port: int) -> bool:
+    """Whether something accepts TCP connections on this loopback port now."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for(condition, *, timeout: float, interval: float = 0.2):
     """Poll `condition` until it returns something true (returned) or `timeout` seconds pass (False)."""
     deadline = time.monotonic() + timeout

@@ -15,7 +15,6 @@ import glob
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import requests
 import time_machine
 from django.conf import settings
 
-from tests.processes import ROOT, free_port, wait_for
+from tests.processes import ROOT, free_port, port_answers, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 QUIET_SECONDS = 2  # how long the worker must stay idle before the clock moves
@@ -204,11 +203,7 @@ class Stack:
 
     def _answers(self, process: subprocess.Popen, port: int) -> bool:
         assert process.poll() is None, f"{process.args} exited: see its log in {self.workdir}"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        return port_answers(port)
 
     def stop(self) -> None:
         self.clock.stop()
