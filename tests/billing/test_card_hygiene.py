@@ -4,7 +4,6 @@ loses the card already stored.
 """
 
 import logging
-import re
 
 import pytest
 import stripe
@@ -21,6 +20,7 @@ from tests.billing.test_card_page import (
     SETUP_INTENT_URL,
     card_form,
     confirm_in_the_browser,
+    csrf_checking_client,
     reauthenticate,
     setup_intent_count,
     store,
@@ -29,7 +29,6 @@ from tests.billing.test_card_page import (
 from tests.billing.test_card_removal import attached_to, dead_stripe, followed
 from tests.billing.test_payments import store_card
 from tests.conftest import login_as
-from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stripe_settings")]
 
@@ -222,11 +221,7 @@ def test_only_owners_get_a_setup_intent(client, team, make_member, role):
 
 
 def test_the_setup_intent_endpoint_needs_the_csrf_token(owner, team):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(owner)
-    form_html = client.get(reverse("account_reauthenticate")).content.decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form_html).group(1)
-    client.post(reverse("account_reauthenticate"), {"password": PASSWORD, "csrfmiddlewaretoken": token})
+    client = csrf_checking_client(owner)
     before = setup_intent_count()
 
     assert client.post(SETUP_INTENT_URL).status_code == 403

@@ -53,6 +53,17 @@ def card_form(client, url=CARD_URL) -> dict:
     return {"html": html, "secret": secret, "intent_id": secret.split("_secret_")[0]}
 
 
+def csrf_checking_client(owner) -> Client:
+    """A client that enforces CSRF as a browser meets it, signed in as `owner` and re-authenticated through the
+    password form with that form's token."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    form_html = client.get(reverse("account_reauthenticate")).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form_html).group(1)
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD, "csrfmiddlewaretoken": token})
+    return client
+
+
 def setup_intent_count() -> int:
     return sum(1 for _ in stripe_client().v1.setup_intents.list(params={"limit": 100}).auto_paging_iter())
 
@@ -214,11 +225,7 @@ def test_only_owners_reach_the_card_page(client, team, make_member, role):
 
 
 def test_storing_the_card_needs_the_csrf_token(team, owner):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(owner)
-    form_html = client.get(reverse("account_reauthenticate")).content.decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form_html).group(1)
-    client.post(reverse("account_reauthenticate"), {"password": PASSWORD, "csrfmiddlewaretoken": token})
+    client = csrf_checking_client(owner)
     form = card_form(client)
     confirm_in_the_browser(form["intent_id"], VISA)
 
