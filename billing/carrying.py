@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from billing.models import BillingEvent, Invoice
+from billing.templatetags.billing_tags import cents
 
 CARRIED_LINE = "carried"
 
@@ -55,7 +56,7 @@ def take_carried(team_id: int) -> list[CarriedLine]:
         .filter(team_id=team_id, status=Invoice.Status.CARRIED, carried_to__isnull=True)
         .order_by("issued_at", "id")
     )
-    minimum = _dollars(minimum_charge_cents())
+    minimum = cents(minimum_charge_cents())
     return [
         CarriedLine(
             source=invoice,
@@ -106,7 +107,3 @@ def record_carried(invoice: Invoice, *, before: str, reason: str) -> None:
             "reason": reason,
         },
     )
-
-
-def _dollars(cents: int) -> str:
-    return f"${Decimal(cents) / 100:.2f}"
