@@ -4,7 +4,8 @@ The API authenticates each request by its bearer token and answers JSON: it neve
 user, a CSRF token, messages or the current team, and needs no page policy (CSP, frame options). Yet the full
 stack of MIDDLEWARE cost every API request more than Django's own request handling. So the first middleware
 sends requests under VEHICLE_API_PREFIX down a chain of their own, VEHICLE_API_MIDDLEWARE (the security headers),
-straight to the URL resolver and the view; every other request goes on through MIDDLEWARE as before. Both
+straight to the URL resolver (with the API's own URLconf, VEHICLE_API_URLCONF) and the view; every other request
+goes on through MIDDLEWARE as before. Both
 gunicorn (dashboard.wsgi) and Django's test client go through it, so every API test exercises the short chain.
 """
 
@@ -38,9 +39,11 @@ class VehicleApiMiddleware:
         self.api = _ApiHandler()
         self.api.load_middleware()
         self.prefix = settings.VEHICLE_API_PREFIX
+        self.urlconf = settings.VEHICLE_API_URLCONF
 
     def __call__(self, request):
         if request.path_info.startswith(self.prefix):
-            # The chain, not get_response: the outer handler already set the URLconf and logs 4xx/5xx once.
+            # The chain, not get_response: the outer handler logs 4xx/5xx once, and resets the URLconf after.
+            request.urlconf = self.urlconf
             return self.api._middleware_chain(request)
         return self.get_response(request)

@@ -109,6 +109,7 @@ MIDDLEWARE = [
 # The vehicle API (bearer tokens, JSON) needs none of the dashboard's sessions, users, CSRF, messages or page
 # policies: its requests go through this chain only (dashboard/api_middleware.py).
 VEHICLE_API_PREFIX = "/v2.0/"
+VEHICLE_API_URLCONF = "vehicles.api.urls_v2"  # requests under the prefix resolve against the API's routes alone
 VEHICLE_API_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -152,6 +153,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so a Celery worker started by the tests can share it;
     # one per test process, so parallel runs don't trample each other.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-ignition-{os.getpid()}.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The vehicle API's hot statements are prepared on first use per connection (dashboard/prepared.py); Django's
+    # own cursors bind on the client and never prepare. DB_PREPARED_STATEMENTS=0 for PgBouncer in transaction mode.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        0 if envbool("DB_PREPARED_STATEMENTS", True) else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: allauth's rate limits need a shared cache. Database cache by default,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.credentials import hash_secret
 from accounts.models import Application
 from vehicles.connections import revoke_connections
-from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, Mode, RefreshToken, SimulatedOwner
+from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, RefreshToken, SimulatedOwner
 
 CODE_TTL = timedelta(minutes=10)
 ACCESS_TTL = timedelta(hours=2)
@@ -139,46 +139,3 @@ def refresh_tokens(*, application: Application, refresh_token: str) -> TokenPair
             token.used_at = now
             token.save(update_fields=["used_at"])
         return _issue_pair(token.grant)
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who a bearer token speaks for: the application (and its team), the owner and the scopes."""
-
-    grant_id: int
-    application_id: int
-    team_id: int
-    owner_id: int
-    owner_public_id: uuid.UUID
-    scopes: frozenset[str]
-    test_mode: bool = False  # a Connect test-mode owner: never metered (DESIGN §3)
-
-
-def access_for_token(token: str) -> Access | None:
-    """The live access a bearer token carries, or None (unknown, expired or revoked). One indexed query."""
-    if not token:
-        return None
-    row = (
-        AccessToken.objects.filter(token_hash=hash_secret(token), expires_at__gt=timezone.now(), grant__revoked_at=None)
-        .values(
-            "grant_id",
-            "grant__application_id",
-            "grant__application__team_id",
-            "grant__owner_id",
-            "grant__owner__public_id",
-            "grant__owner__mode",
-            "grant__scopes",
-        )
-        .first()
-    )
-    if row is None:
-        return None
-    return Access(
-        grant_id=row["grant_id"],
-        application_id=row["grant__application_id"],
-        team_id=row["grant__application__team_id"],
-        owner_id=row["grant__owner_id"],
-        owner_public_id=row["grant__owner__public_id"],
-        scopes=frozenset(row["grant__scopes"]),
-        test_mode=row["grant__owner__mode"] == Mode.TEST,
-    )

@@ -230,10 +230,10 @@ def test_a_provider_package_that_fails_to_import_answers_server_internal(client,
 
 
 def test_an_exception_in_authentication_is_caught_too(client, api, monkeypatch):
-    def broken(token):
+    def broken(token, vehicle_id=None):
         raise RuntimeError("database down")
 
-    monkeypatch.setattr("vehicles.api.auth.access_for_token", broken)
+    monkeypatch.setattr("vehicles.api.auth.lookup", broken)
     assert_envelope(request(client, "GET", "/v2.0/user", token=api.token), "SERVER", "INTERNAL", 500)
 
 

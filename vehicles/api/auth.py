@@ -5,11 +5,12 @@ Anything missing, malformed, unknown or expired answers 401 AUTHENTICATION (code
 
 import base64
 import binascii
+import uuid
 
 from accounts.models import Application
 from accounts.selectors import application_for_management_token
+from vehicles.api.lookup import Lookup, lookup
 from vehicles.errors import ApiError
-from vehicles.tokens import Access, access_for_token
 
 
 def _credentials(request, scheme: str) -> str:
@@ -20,12 +21,13 @@ def _credentials(request, scheme: str) -> str:
     return credentials.strip()
 
 
-def bearer_access(request) -> Access:
-    """The access an `Authorization: Bearer <token>` header carries (one query)."""
-    access = access_for_token(_credentials(request, "bearer"))
-    if access is None:
+def bearer_lookup(request, vehicle_id: uuid.UUID | None = None) -> Lookup:
+    """The access an `Authorization: Bearer <token>` header carries and, if `vehicle_id` is given, the token's
+    live connection to that vehicle (one query, vehicles/api/lookup.py)."""
+    found = lookup(_credentials(request, "bearer"), vehicle_id)
+    if found.access is None:
         raise ApiError("AUTHENTICATION")
-    return access
+    return found
 
 
 def management_application(request) -> Application:

@@ -24,7 +24,7 @@ from django.http import JsonResponse
 from django.utils import timezone
 
 from vehicles.api import idempotency
-from vehicles.api.auth import bearer_access
+from vehicles.api.auth import bearer_lookup
 from vehicles.api.base import (
     ApiCall,
     api_view,
@@ -35,6 +35,7 @@ from vehicles.api.base import (
     query_int,
     validation_error,
 )
+from vehicles.api.lookup import Access
 from vehicles.api.rate_limits import check_rate_limits
 from vehicles.api.resources import ACTIONS, READS, Read, provider_for
 from vehicles.api.units import convert, unit_system
@@ -42,7 +43,6 @@ from vehicles.connections import revoke_connections
 from vehicles.errors import ApiError, error_body
 from vehicles.models import Connection
 from vehicles.scopes import PERMISSIONS
-from vehicles.tokens import Access
 
 VEHICLES_MAX_LIMIT = 50
 VEHICLES_DEFAULT_LIMIT = 10
@@ -51,14 +51,28 @@ MAX_BATCH_REQUESTS = 50
 LAST_REQUEST_RESOLUTION = timedelta(minutes=1)
 
 
-def _begin(request, call: ApiCall, endpoint: str, method: str) -> Access:
-    """Match the method, name the endpoint for metering, and authenticate."""
+def _begin(request, call: ApiCall, endpoint: str, method: str, vehicle_id: str | None = None) -> Access:
+    """Match the method, name the endpoint for metering, and authenticate; given the path's vehicle id, the same
+    query finds the token's connection to it, which `_connection` checks in its turn (the order of checks holds)."""
     if request.method != method:
         raise ApiError("RESOURCE_NOT_FOUND", "PATH")
     call.endpoint = endpoint
-    access = bearer_access(request)
+    vehicle_uuid = _uuid_or_none(vehicle_id)
+    found = bearer_lookup(request, vehicle_uuid)
+    access = found.access
     call.authenticated(team_id=access.team_id, application_id=access.application_id, test_mode=access.test_mode)
+    if vehicle_uuid is not None:
+        call.looked_up = (vehicle_uuid, found.connection)
     return access
+
+
+def _uuid_or_none(raw: str | None) -> uuid.UUID | None:
+    if raw is None:
+        return None
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        return None  # parse_uuid answers 400 in its turn, after authentication
 
 
 def _claim_idempotency_key(request, call: ApiCall, access: Access) -> None:
@@ -78,11 +92,14 @@ def _require_scope(access: Access, scope: str) -> None:
 
 def _connection(access: Access, call: ApiCall, vehicle_id: uuid.UUID) -> Connection:
     """This grant's live connection to the vehicle (with the vehicle row), or 403 PERMISSION."""
-    connection = (
-        Connection.objects.select_related("vehicle")
-        .filter(grant_id=access.grant_id, vehicle__public_id=vehicle_id, revoked_at__isnull=True)
-        .first()
-    )
+    if call.looked_up is not None and call.looked_up[0] == vehicle_id:
+        connection = call.looked_up[1]  # found by _begin's query
+    else:
+        connection = (
+            Connection.objects.select_related("vehicle")
+            .filter(grant_id=access.grant_id, vehicle__public_id=vehicle_id, revoked_at__isnull=True)
+            .first()
+        )
     if connection is None:
         raise ApiError("PERMISSION")
     call.vehicle_id = connection.vehicle_id
@@ -149,7 +166,7 @@ def _ordered_scopes(scopes: frozenset[str]) -> list[str]:
 @api_view
 def permissions(request, call, vehicle_id):
     """GET /vehicles/{id}/permissions: the grant's scopes, paged."""
-    access = _begin(request, call, "/vehicles/{id}/permissions", "GET")
+    access = _begin(request, call, "/vehicles/{id}/permissions", "GET", vehicle_id)
     vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
     limit = query_int(request, "limit", PERMISSIONS_DEFAULT_LIMIT, minimum=1)
     offset = query_int(request, "offset", 0, minimum=0)
@@ -163,7 +180,7 @@ def permissions(request, call, vehicle_id):
 @api_view
 def disconnect(request, call, vehicle_id):
     """DELETE /vehicles/{id}/application: this application loses the vehicle (every grant of this owner)."""
-    access = _begin(request, call, "/vehicles/{id}/application", "DELETE")
+    access = _begin(request, call, "/vehicles/{id}/application", "DELETE", vehicle_id)
     connection = _connection(access, call, parse_uuid(vehicle_id, "vehicle_id"))
     _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
@@ -181,7 +198,7 @@ def vehicle_resource(request, call, vehicle_id, resource=""):
     spec = {"GET": READS, "POST": ACTIONS}.get(request.method, {}).get(resource)
     if spec is None:
         raise ApiError("RESOURCE_NOT_FOUND", "PATH")
-    access = _begin(request, call, spec.endpoint, request.method)
+    access = _begin(request, call, spec.endpoint, request.method, vehicle_id)
     vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
     _require_scope(access, spec.scope)
     action = None if isinstance(spec, Read) else spec.parse(json_body(request))  # (provider method, args)
@@ -238,7 +255,7 @@ def _batch_item(call: ApiCall, provider, access: Access, connection: Connection,
 @api_view
 def batch(request, call, vehicle_id):
     """POST /vehicles/{id}/batch: several GETs in one request; each is scoped and metered on its own."""
-    access = _begin(request, call, "/vehicles/{id}/batch", "POST")
+    access = _begin(request, call, "/vehicles/{id}/batch", "POST", vehicle_id)
     vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
     paths = _batch_paths(json_body(request))
     connection = _connection(access, call, vehicle_uuid)
