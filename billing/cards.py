@@ -33,7 +33,7 @@ from accounts.models import Membership
 from accounts.roles import Perm, role_can
 from billing import closing
 from billing.alerts import owner_emails
-from billing.metering import subscription_for
+from billing.lifecycle import subscription_for
 from billing.models import BillingEvent, BillingPeriod, Contract, Invoice, Subscription
 from billing.stripe_gateway import as_dict, stripe_client
 from billing.templatetags.billing_tags import cents

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing import carrying, contracts, metering
+from billing import carrying, contracts, lifecycle
 from billing.models import BillingEvent, BillingPeriod, Contract, Invoice, InvoiceLine, InvoiceSequence, UsageDaily
 from billing.rating import Rating, UsageLine, endpoint_family, rate_period
 
@@ -138,7 +138,7 @@ def close_period(period_id: int, *, now: datetime) -> Invoice | None:
         if collection == Contract.PaidBy.INVOICE and not settled:
             contracts.send_invoice_issued(invoice)
     # The next period opens now (applying a scheduled plan change), not at the team's next request.
-    metering.current_period(period.team_id, max(now, period.end))
+    lifecycle.current_period(period.team_id, max(now, period.end))
     return invoice
 
 

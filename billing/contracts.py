@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from accounts.audit import record_audit
 from accounts.models import Team
-from billing import dunning, entitlements, metering, rating
+from billing import dunning, entitlements, lifecycle, rating
 from billing.alerts import owner_emails
 from billing.models import (
     BillingEvent,
@@ -106,7 +106,7 @@ def why_contract_cannot_start(
     if Grant.objects.filter(team_id=team_id, status=Grant.Status.ACTIVE).exists():
         return "This team has an active Garage grant; end the grant first (a team has a grant or a contract, not both)."
     if paid_by == Contract.PaidBy.CARD:
-        subscription = metering.subscription_for(team_id)
+        subscription = lifecycle.subscription_for(team_id)
         if not subscription.card_on_file:
             return "This team has no card on file: choose payment by invoice, or ask an Owner to add a card first."
     return None
@@ -132,8 +132,8 @@ def create_contract(
     now = now or timezone.now()
     priced_terms(pricing, tiers, minimum_cents)
     with transaction.atomic():
-        metering.subscription_for(team_id)
-        metering._locked_subscription(team_id)  # contracts of a team are created one at a time
+        lifecycle.subscription_for(team_id)
+        lifecycle.locked_subscription(team_id)  # contracts of a team are created one at a time
         reason = why_contract_cannot_start(team_id, starts_at=starts_at, ends_at=ends_at, paid_by=paid_by, now=now)
         if reason:
             raise ContractError(reason)
@@ -187,9 +187,9 @@ def switch_contracts_of(team_id: int, *, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     before = _active_contract_id(team_id)
     # The period the switch happens in exists before its terms change (opening it may make the switch itself).
-    metering.current_period(team_id, now)
+    lifecycle.current_period(team_id, now)
     with transaction.atomic():
-        _switch(metering._locked_subscription(team_id), now)
+        _switch(lifecycle.locked_subscription(team_id), now)
     return _active_contract_id(team_id) != before
 
 
@@ -255,9 +255,9 @@ def end_contract(contract_id: int, *, actor, reason: str, now: datetime | None =
     if not reason:
         raise ContractError("Say why: the reason is kept with the team's billing history.")
     team_id = Contract.objects.values_list("team_id", flat=True).get(pk=contract_id)
-    metering.current_period(team_id, now)
+    lifecycle.current_period(team_id, now)
     with transaction.atomic():
-        subscription = metering._locked_subscription(team_id)
+        subscription = lifecycle.locked_subscription(team_id)
         contract = Contract.objects.select_for_update().get(pk=contract_id)
         if contract.status == Contract.Status.ACTIVE:
             _end(contract, subscription, now, actor=actor, reason=reason)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.audit import record_audit
 from accounts.models import Application, Membership, Team, User
 from accounts.roles import Role
-from billing import closing, contracts, metering, periods
+from billing import closing, contracts, lifecycle, metering, periods
 from billing.contracts import TierTerms
 from billing.models import BillingPeriod, Contract, Invoice, UsageDaily
 from vehicles import demo as vehicles_demo
@@ -43,7 +43,7 @@ def seed_demo_usage(*, team: Team, application: Application, vehicle_ids: list[i
     if not BillingPeriod.objects.filter(team=team).exists():
         # A brand-new demo team: start its billing cycle three weeks ago, so there is a history to show.
         Team.objects.filter(pk=team.pk).update(created_at=now - timedelta(days=DEMO_HISTORY_DAYS))
-    period = metering.current_period(team.pk, now)
+    period = lifecycle.current_period(team.pk, now)
     if period.requests_used or UsageDaily.objects.filter(period=period).exists():
         return 0
     rng = random.Random(f"demo-usage:{team.pk}:{period.start.date()}")  # noqa: S311 (demo data, repeatable)
@@ -154,7 +154,7 @@ def _enterprise_contract(team: Team, actor: User | None) -> Contract:
 
 def _close_first_period(team, application, vehicle_ids, start: datetime, now: datetime) -> Invoice | None:
     """Fill the team's first period with usage and close it as the beat task would have; its invoice."""
-    period = metering.current_period(team.pk, start)
+    period = lifecycle.current_period(team.pk, start)
     if period.status == BillingPeriod.Status.OPEN and not period.requests_used:
         _fill_period(period, application, vehicle_ids, DEMO_LAST_PERIOD_REQUESTS)
     closing.close_period(period.pk, now=min(period.end + closing.close_grace() + timedelta(minutes=5), now))

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from billing import entitlements
 from billing.alerts import owner_emails
-from billing.metering import _locked_subscription, current_period
+from billing.lifecycle import current_period, locked_subscription
 from billing.models import BillingEvent, BillingPeriod, Contract, Grant
 from notifications.outbox import queue_templated_email
 
@@ -45,7 +45,7 @@ def start_grant(
     months = settings.GARAGE_GRANT_MONTHS if months is None else months
     current_period(team_id, now)  # the period the grant starts in exists before its terms change
     with transaction.atomic():
-        subscription = _locked_subscription(team_id)
+        subscription = locked_subscription(team_id)
         if Grant.objects.filter(team_id=team_id, status=Grant.Status.ACTIVE).exists():
             raise GrantError("This team already has an active grant.")
         if Contract.objects.filter(team_id=team_id, status__in=LIVE_CONTRACT).exists():
@@ -79,7 +79,7 @@ def end_grant(grant_id: int, *, now: datetime | None = None, actor=None) -> bool
     team_id = Grant.objects.values_list("team_id", flat=True).get(pk=grant_id)
     current_period(team_id, now)
     with transaction.atomic():
-        subscription = _locked_subscription(team_id)
+        subscription = locked_subscription(team_id)
         grant = Grant.objects.select_for_update().get(pk=grant_id)
         if grant.status != Grant.Status.ACTIVE:
             return False

@@ -1,4 +1,4 @@
-"""Metering on the vehicle API's hot path: count every successful billable request exactly once (DESIGN §4).
+"""Metering: reserve, release and record the vehicle API's requests, each successful billable one counted once.
 
 A billable request is *reserved* before the vehicle is called, in one transaction that
   1. takes the period row with a conditional UPDATE (`requests_used < request_allowance`), which
@@ -8,9 +8,14 @@ A billable request is *reserved* before the vehicle is called, in one transactio
   3. inserts the UsageEvent, whose unique request id makes a retried request count once;
   4. adds the request to its UsageDaily rollup.
 Zero rows updated means a limit is reached: the transaction rolls back and the request answers
-430. If the vehicle call then fails, `release` undoes the reservation (DESIGN: only successful
-requests count). Because the period lock is always taken first, the counters, the events and
-the rollups always agree, whatever the concurrency, and reservations never deadlock.
+430. If the vehicle call then fails, `release` undoes the reservation (only successful requests
+count). Because the period lock is always taken first, the counters, the events and the rollups
+always agree, whatever the concurrency, and reservations never deadlock.
+
+On PostgreSQL the common case takes one round trip: the function `ignition_reserve` (billing migration 0025)
+does the four steps in the same order and declines, having changed nothing, whenever there is more to do (no
+open period yet, a suspension, a limit, an alert threshold); this module's full path then runs as above. The
+period itself comes from billing.lifecycle; the alerts a reservation raises from billing.alerts.
 """
 
 import logging
@@ -22,22 +27,17 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing import contracts, entitlements, periods, refusals
+from billing import alerts, lifecycle, refusals
 from billing.models import (
     ActiveVehicle,
-    BillingEvent,
     BillingPeriod,
-    Plan,
     Subscription,
-    UsageAlert,
     UsageDaily,
     UsageEvent,
 )
 from dashboard.prepared import prepared_cursor
 
 logger = logging.getLogger("billing.metering")
-
-ALERT_PERCENT = 80  # the early alert, in whole percent of the allowance (integer arithmetic, as in SQL)
 
 
 class LimitReached(Exception):
@@ -65,97 +65,6 @@ class Reservation:
     activated_vehicle: bool = False
 
 
-# --- periods and subscriptions -------------------------------------------------------------------------------------
-
-
-def subscription_for(team_id: int) -> Subscription:
-    """The team's subscription, created on the Free plan the first time it is needed."""
-    subscription = Subscription.objects.select_related("plan").filter(team_id=team_id).first()
-    if subscription is not None:
-        return subscription
-    free = Plan.objects.get(code=Plan.FREE)
-    try:
-        with transaction.atomic():
-            return Subscription.objects.create(team_id=team_id, plan=free)
-    except IntegrityError:  # created concurrently
-        return Subscription.objects.select_related("plan").get(team_id=team_id)
-
-
-def current_period(team_id: int, now: datetime | None = None) -> BillingPeriod:
-    """The team's period holding `now` (with its team's subscription), opened if it doesn't exist yet."""
-    now = now or timezone.now()
-    period = (
-        BillingPeriod.objects.select_related("team__subscription")
-        .filter(team_id=team_id, start__lte=now, end__gt=now)
-        .first()
-    )
-    return period if period is not None else open_period(team_id, now)
-
-
-def open_period(team_id: int, now: datetime) -> BillingPeriod:
-    """Create the period holding `now` once, even when concurrent requests race to open it.
-
-    The subscription row is locked while the period is created, as plan switches lock it: a switch
-    racing the rollover either lands before (and the new period takes its terms) or after (and
-    upgrades the new period too, see services._upgrade).
-    """
-    from accounts.models import Team
-
-    team = Team.objects.get(pk=team_id)
-    subscription_for(team_id)
-    start, end = periods.period_bounds(periods.anchor_of(team.created_at), now)
-    try:
-        with transaction.atomic():
-            subscription = apply_due_plan_change(_locked_subscription(team_id), now)
-            contract = contracts.switch_due_contract(subscription, now, opening=start)  # one due now does
-            plan = subscription.plan
-            grant = entitlements.active_grant(team_id, now)
-            defaults = {"end": end, "plan": plan, **entitlements.terms_for(plan, grant, contract)}
-            period, created = BillingPeriod.objects.get_or_create(team_id=team_id, start=start, defaults=defaults)
-            if created:
-                BillingEvent.objects.create(
-                    team_id=team_id, period=period, kind=BillingEvent.Kind.PERIOD_OPENED, after=_period_terms(period)
-                )
-    except IntegrityError:
-        period = BillingPeriod.objects.get(team_id=team_id, start=start)
-    return BillingPeriod.objects.select_related("team__subscription").get(pk=period.pk)
-
-
-def _locked_subscription(team_id: int) -> Subscription:
-    return (
-        Subscription.objects.select_for_update(of=("self",)).select_related("plan", "pending_plan").get(team_id=team_id)
-    )
-
-
-def apply_due_plan_change(subscription: Subscription, now: datetime) -> Subscription:
-    """Switch to the scheduled plan once its date has come (the period it was scheduled for has ended)."""
-    if subscription.pending_plan_id is None or subscription.pending_at is None or subscription.pending_at > now:
-        return subscription
-    with transaction.atomic():
-        locked = _locked_subscription(subscription.team_id)
-        if locked.pending_plan_id is None or locked.pending_at is None or locked.pending_at > now:
-            return locked
-        before = {"plan": locked.plan.code}
-        locked.plan, locked.pending_plan, locked.pending_at = locked.pending_plan, None, None
-        locked.save(update_fields=["plan", "pending_plan", "pending_at", "updated_at"])
-        BillingEvent.objects.create(
-            team_id=locked.team_id, kind=BillingEvent.Kind.PLAN_CHANGED, before=before, after={"plan": locked.plan.code}
-        )
-    return locked
-
-
-def _period_terms(period: BillingPeriod) -> dict:
-    return {
-        "start": period.start.isoformat(),
-        "end": period.end.isoformat(),
-        "plan": period.plan.code,
-        "request_allowance": period.request_allowance,
-        "vehicle_allowance": period.vehicle_allowance,
-        "unit_price_cents": period.unit_price_cents,
-        "contract": period.contract_id,
-    }
-
-
 # --- the hot path --------------------------------------------------------------------------------------------------
 
 
@@ -176,7 +85,7 @@ def reserve(
         reservation = None  # a retry of a counted request: the full path below says so
     if reservation is not None:
         return reservation
-    period = current_period(team_id, now)
+    period = lifecycle.current_period(team_id, now)
     # Decided from the row current_period read (no extra query): a suspension, or a period closed before its end.
     refusal = refusals.before_counting(
         suspended_account=period.team.subscription.status == Subscription.Status.SUSPENDED,
@@ -199,7 +108,7 @@ def reserve(
         if UsageEvent.objects.filter(request_id=request_id).exists():
             return Reservation(request_id=request_id, counted=False)  # a retry of a request counted before the limit
         if period.status == BillingPeriod.Status.OPEN:  # a closed period refuses usage without being "full"
-            _note_limit_reached(period, limit.code)
+            alerts.note_limit_reached(period, limit.code)
         raise
     return reservation
 
@@ -217,7 +126,7 @@ def _reserve_in_one_round_trip(request_id, team_id, application_id, vehicle_id, 
     with in_transaction, prepared_cursor(database.alias) as cursor:
         cursor.execute(
             "SELECT * FROM ignition_reserve(%s, %s, %s, %s, %s, %s, %s, %s)",
-            [team_id, now, day, request_id, application_id, vehicle_id, endpoint, ALERT_PERCENT],
+            [team_id, now, day, request_id, application_id, vehicle_id, endpoint, alerts.ALERT_PERCENT],
         )
         row = cursor.fetchone()
     if row is None:
@@ -283,7 +192,7 @@ def _reserve_in_period(period, request_id, application_id, vehicle_id, endpoint,
         unit_price=price,
         contract_key=contract_key,
     )
-    _check_alerts(period, state, activated)
+    alerts.check_alerts(period, state, activated)
     return Reservation(
         request_id=request_id,
         counted=True,
@@ -350,7 +259,7 @@ def record_unbilled(
     params = [database.ops.adapt_datefield_value(now.date()), application_id or 0, vehicle_id or 0, endpoint]
     if _upsert_daily(database, period, [*params, team_id, adapt(now), adapt(now)]):
         return
-    period_id = current_period(team_id, now).pk
+    period_id = lifecycle.current_period(team_id, now).pk
     _add_daily(period_id, now.date(), application_id, vehicle_id, endpoint, non_billable=1)
 
 
@@ -414,61 +323,3 @@ def _add_daily(
         amount_cents,
     ]
     _upsert_daily(database, "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", values)
-
-
-# --- alerts --------------------------------------------------------------------------------------------------------
-
-
-def alert_threshold(allowance: int) -> int:
-    """The request count that raises the early alert: ALERT_PERCENT of the allowance, rounded up."""
-    return max(1, (allowance * ALERT_PERCENT + 99) // 100)
-
-
-def _check_alerts(period: BillingPeriod, state: dict, activated: bool) -> None:
-    """Create the period's alerts as their thresholds are crossed; each exists once (unique), emailed on commit."""
-    used, allowance, vehicles = state["requests_used"], state["request_allowance"], state["vehicle_allowance"]
-    if allowance:
-        if used == alert_threshold(allowance):
-            _create_alert(period, UsageAlert.Kind.REQUESTS_80, allowance)
-        if used == allowance:
-            _create_alert(period, UsageAlert.Kind.REQUESTS_100, allowance)
-    if activated and vehicles and state["vehicles_active"] + 1 == vehicles:
-        _create_alert(period, UsageAlert.Kind.VEHICLES_100, vehicles)
-
-
-def _create_alert(period: BillingPeriod, kind: str, allowance: int) -> None:
-    try:
-        with transaction.atomic():
-            alert = UsageAlert.objects.create(period_id=period.pk, kind=kind, allowance=allowance)
-    except IntegrityError:
-        return  # already raised for this allowance this period
-    if kind != UsageAlert.Kind.REQUESTS_80:
-        BillingEvent.objects.create(
-            team_id=period.team_id, period_id=period.pk, kind=BillingEvent.Kind.LIMIT_REACHED, after={"limit": kind}
-        )
-    transaction.on_commit(lambda: _enqueue_alert(alert.pk))
-
-
-def _enqueue_alert(alert_id: int) -> None:
-    """Queue the alert's email; if the broker is down, the beat sweep (send_pending_usage_alerts) sends it later."""
-    from billing.tasks import send_usage_alert
-
-    try:
-        send_usage_alert.delay(alert_id)
-    except Exception:  # the request was counted and must still be answered
-        logger.exception("Could not queue usage alert %s; the sweep will send it", alert_id)
-
-
-def _note_limit_reached(period: BillingPeriod, code: str) -> None:
-    """A refusal at the limit makes sure the period's 100% alert exists (e.g. after a plan's allowance was lowered)."""
-    if code not in ("VEHICLE_LIMIT", "VEHICLE_REQUEST_LIMIT"):
-        return
-    vehicles = code == "VEHICLE_LIMIT"
-    kind = UsageAlert.Kind.VEHICLES_100 if vehicles else UsageAlert.Kind.REQUESTS_100
-    allowance = (period.vehicle_allowance if vehicles else period.request_allowance) or 0
-    if not period.alerts.filter(kind=kind, allowance=allowance).exists():
-        try:
-            with transaction.atomic():
-                _create_alert(period, kind, allowance)
-        except Exception:  # an alert must never turn a 430 into a 500
-            logger.exception("Could not record the %s alert for period %s", kind, period.pk)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Application, Team
 from billing import closing, contracts, entitlements, rating, state
-from billing.metering import current_period, subscription_for
+from billing.lifecycle import current_period, subscription_for
 from billing.models import (
     BillingEvent,
     BillingPeriod,

@@ -18,7 +18,7 @@ from accounts.models import Membership, Team
 from accounts.roles import Perm, role_can
 from billing import entitlements
 from billing.alerts import owner_emails
-from billing.metering import current_period, subscription_for
+from billing.lifecycle import current_period, subscription_for
 from billing.models import BillingEvent, BillingPeriod, Contract, Plan, Subscription
 from notifications.outbox import queue_templated_email
 

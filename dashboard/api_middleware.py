@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.base import BaseHandler
 from django.core.handlers.exception import convert_exception_to_response
+from django.urls import set_urlconf
 from django.utils.module_loading import import_string
 
 
@@ -43,7 +44,11 @@ class VehicleApiMiddleware:
 
     def __call__(self, request):
         if request.path_info.startswith(self.prefix):
-            # The chain, not get_response: the outer handler logs 4xx/5xx once, and resets the URLconf after.
+            # The chain, not get_response: the outer handler logs 4xx/5xx once. The resolver sets the thread's
+            # URLconf from request.urlconf; put back the site's at once, whether or not request_finished is sent.
             request.urlconf = self.urlconf
-            return self.api._middleware_chain(request)
+            try:
+                return self.api._middleware_chain(request)
+            finally:
+                set_urlconf(None)
         return self.get_response(request)

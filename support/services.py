@@ -12,7 +12,7 @@ from django.utils.text import Truncator
 
 from accounts.models import Membership, Team
 from billing.entitlements import active_grant
-from billing.metering import subscription_for
+from billing.lifecycle import subscription_for
 from billing.models import Plan
 from notifications.outbox import queue_templated_email
 from support.models import BODY_MAX, SUBJECT_MAX, Ticket, TicketMessage

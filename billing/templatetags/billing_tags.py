@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from accounts.roles import Perm, role_can
 from billing import refunds, refusals
+from billing.alerts import alert_threshold
 from billing.forms import last_day
-from billing.metering import alert_threshold
 from billing.models import BillingPeriod, Invoice, Subscription, UsageAlert
 
 ALERTS = (UsageAlert.Kind.REQUESTS_80, UsageAlert.Kind.REQUESTS_100, UsageAlert.Kind.VEHICLES_100)

@@ -141,7 +141,7 @@ def test_the_demo_staff_user_is_staff_with_a_verified_email():
 
 
 def test_the_demo_team_has_three_weeks_of_real_usage_and_connected_vehicles_once():
-    from billing.metering import current_period
+    from billing.lifecycle import current_period
     from billing.models import UsageDaily, UsageEvent
     from vehicles.models import Connection
 

@@ -23,7 +23,7 @@ from accounts.models import (
     Team,
 )
 from accounts.roles import Role
-from billing import metering
+from billing import lifecycle
 from billing.models import Invoice
 from support import services as support
 from tests.conftest import login_as
@@ -190,7 +190,7 @@ def connect_a_vehicle(application: Application, label: str) -> Connection:
 
 def issue_an_invoice(team: Team) -> Invoice:
     """A $0 invoice for the team's current period (its rows only: closing is tested in tests/billing)."""
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     return Invoice.objects.create(
         team=team,
         period=period,

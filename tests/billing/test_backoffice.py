@@ -8,7 +8,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
 
 from accounts.roles import Role
-from billing import backoffice, dunning, metering, payments
+from billing import backoffice, dunning, lifecycle, payments
 from billing.models import BillingEvent, Invoice, Payment, StripeEvent, Subscription
 from tests.billing.test_billing_admin import staff_client  # noqa: F401 (fixture)
 from tests.billing.test_paying_on_session import NEEDS_3DS, authenticate_in_the_browser, past_due_invoice
@@ -161,7 +161,7 @@ def test_a_charge_that_succeeds_on_a_voided_invoice_leaves_it_void_and_is_flagge
 
 
 def test_subscriptions_are_read_only_in_the_admin(owner_membership, staff_client):  # noqa: F811
-    metering_subscription = metering.subscription_for(owner_membership.team_id)
+    metering_subscription = lifecycle.subscription_for(owner_membership.team_id)
     url = f"/admin/billing/subscription/{metering_subscription.pk}/change/"
     staff_client.post(url, {"status": "active", "card_on_file": "on", "payment_method_id": "pm_someone_else"})
     assert Subscription.objects.get(pk=metering_subscription.pk).payment_method_id == ""

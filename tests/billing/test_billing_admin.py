@@ -3,7 +3,7 @@
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
-from billing import metering
+from billing import lifecycle
 from billing.models import BillingEvent, BillingPeriod, Plan
 from tests.factories import UserFactory
 
@@ -29,11 +29,11 @@ def test_staff_change_a_plans_allowance_and_new_periods_use_it(staff_client, tea
     response = staff_client.post(f"/admin/billing/plan/{free.pk}/change/", form)
 
     assert response.status_code == 302, response.content[:2000]
-    assert metering.current_period(team.pk).request_allowance == 250
+    assert lifecycle.current_period(team.pk).request_allowance == 250
 
 
 def test_periods_and_billing_events_are_read_only(staff_client, team):
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     assert staff_client.get("/admin/billing/billingperiod/").status_code == 200
     page = staff_client.get(f"/admin/billing/billingperiod/{period.pk}/change/")
     assert page.status_code == 200 and b'name="requests_used"' not in page.content
@@ -57,7 +57,7 @@ def test_invoices_show_with_their_lines_and_cannot_be_edited(staff_client, team)
     from billing.closing import close_period
     from billing.models import Invoice
 
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     invoice = close_period(period.pk, now=period.end + timedelta(hours=2))
     page = staff_client.get(f"/admin/billing/invoice/{invoice.pk}/change/")
     assert page.status_code == 200 and invoice.number in page.content.decode()

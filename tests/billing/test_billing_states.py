@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import contracts, metering, services
+from billing import contracts, lifecycle, services
 from billing.contracts import TierTerms
 from billing.models import BillingPeriod, Subscription
 from garage import services as garage
@@ -154,14 +154,14 @@ def accepted_into_garage(owner_membership, **allowances) -> GarageApplication:
 
 
 def on_payg(owner_membership) -> None:
-    metering.subscription_for(owner_membership.team_id)
+    lifecycle.subscription_for(owner_membership.team_id)
     Subscription.objects.filter(team_id=owner_membership.team_id).update(card_on_file=True)  # cards: test_cards.py
     services.switch_plan(actor=owner_membership, plan_code="payg")
 
 
 def close_early(team) -> BillingPeriod:
     """README's "Try payments" time travel: close the current period as if its end (and grace) had passed."""
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     moment = (period.end + timedelta(hours=2)).isoformat()
     call_command("close_billing_periods", "--now", moment, "--allow-future", "--no-charge", stdout=io.StringIO())
     return period
@@ -180,7 +180,7 @@ def test_a_normal_period(owner_membership, team):
 
     seen = read_surfaces(owner_membership, fleet)
 
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     assert f"{(period.end.date() - timezone.now().date()).days} day" in seen.billing and "Projected" in seen.billing
     assert seen.usage["state"]["kind"] == "open" and seen.usage["state"]["days_left"] is not None
     seen.agree(used=3, allowance=100, message="97 of 100 billable requests left this period.", error=None)
@@ -296,7 +296,7 @@ def test_an_enterprise_contract_at_its_allowance(owner_membership, team):
 
     seen = read_surfaces(owner_membership, fleet)
 
-    end = metering.current_period(team.pk).end
+    end = lifecycle.current_period(team.pk).end
     seen.agree(
         used=10,
         allowance=10,
@@ -329,7 +329,7 @@ def test_a_free_team_at_its_limit(owner_membership, team):
 
     seen = read_surfaces(owner_membership, fleet)
 
-    end = metering.current_period(team.pk).end
+    end = lifecycle.current_period(team.pk).end
     assert "Projected" in seen.billing  # the period is still running: it has days left and a projection
     seen.agree(
         used=100,
@@ -344,7 +344,7 @@ def test_pay_as_you_go_at_its_limit(owner_membership, team):
     on_payg(owner_membership)
     fleet = Fleet(team)
     count_billable_requests(team, 1, vehicle=fleet.vehicle)
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     BillingPeriod.objects.filter(pk=period.pk).update(requests_used=2_000)  # 1,999 more through metering is slow
 
     seen = read_surfaces(owner_membership, fleet)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Team
 from accounts.roles import Role
-from billing import metering, services
+from billing import lifecycle, services
 from billing.charts import daily_chart, nice_ceiling
 from billing.models import BillingEvent, BillingPeriod, Plan, Subscription, UsageAlert, UsageDaily
 from billing.templatetags.billing_tags import cents
@@ -67,7 +67,7 @@ def call(client, token, vehicle=None, path="/odometer"):
 
 
 def current_period(team) -> BillingPeriod:
-    return metering.current_period(team.pk)
+    return lifecycle.current_period(team.pk)
 
 
 def page(client, url=None, **params) -> str:
@@ -298,7 +298,7 @@ def test_each_breakdown_has_its_own_empty_state(client, owner_client, fleet):
 @time_machine.travel(datetime(2025, 3, 10, 15, 0, tzinfo=UTC), tick=False)
 def test_a_past_period_can_be_chosen_and_shows_its_own_numbers(owner_client, team):
     set_team_created(team, datetime(2025, 1, 1, 9, 0, tzinfo=UTC))
-    february = metering.current_period(team.pk, datetime(2025, 2, 14, tzinfo=UTC))
+    february = lifecycle.current_period(team.pk, datetime(2025, 2, 14, tzinfo=UTC))
     BillingPeriod.objects.filter(pk=february.pk).update(requests_used=42, vehicles_active=3, accrued_cents=630)
     add_daily(february, date(2025, 2, 14), billable=42, app=999)
     current_period(team)
@@ -319,7 +319,7 @@ def test_a_past_period_can_be_chosen_and_shows_its_own_numbers(owner_client, tea
 
 def test_another_teams_period_or_a_made_up_date_is_not_found(owner_client, team, other_team):
     set_team_created(other_team, timezone.now() - timedelta(days=70))
-    theirs = metering.current_period(other_team.pk, timezone.now() - timedelta(days=60))
+    theirs = lifecycle.current_period(other_team.pk, timezone.now() - timedelta(days=60))
     current_period(team)
 
     assert owner_client.get(reverse("billing"), {"period": theirs.start.date().isoformat()}).status_code == 404
@@ -352,7 +352,7 @@ def test_without_a_card_the_upgrade_says_a_card_is_needed_and_changes_nothing(ow
 def test_with_a_card_an_upgrade_takes_effect_at_once_and_is_audited_and_emailed(
     client, owner_client, team, owner, fleet, mailoutbox, django_capture_on_commit_callbacks, send_queued_emails
 ):
-    Subscription.objects.filter(pk=metering.subscription_for(team.pk).pk).update(card_on_file=True)
+    Subscription.objects.filter(pk=lifecycle.subscription_for(team.pk).pk).update(card_on_file=True)
     call(client, fleet.token, fleet.vehicles[0])  # on Free: stays free
     assert f'href="{confirmation_url("payg")}">Upgrade to Pay-as-you-go</a>' in page(owner_client)
 
@@ -387,7 +387,7 @@ def test_with_a_card_an_upgrade_takes_effect_at_once_and_is_audited_and_emailed(
 
 @pytest.fixture
 def on_payg(team, owner_membership):
-    Subscription.objects.filter(pk=metering.subscription_for(team.pk).pk).update(card_on_file=True)
+    Subscription.objects.filter(pk=lifecycle.subscription_for(team.pk).pk).update(card_on_file=True)
     services.switch_plan(actor=owner_membership, plan_code="payg")
 
 
@@ -447,7 +447,7 @@ def test_an_unknown_plan_is_not_found(owner_client):
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.EDITOR, Role.VIEWER])
 def test_only_owners_see_billing_or_switch_plans(client, team, make_member, role):
-    Subscription.objects.filter(pk=metering.subscription_for(team.pk).pk).update(card_on_file=True)
+    Subscription.objects.filter(pk=lifecycle.subscription_for(team.pk).pk).update(card_on_file=True)
     login_as(client, make_member(role))
 
     assert client.get(reverse("billing")).status_code == 403
@@ -459,7 +459,7 @@ def test_only_owners_see_billing_or_switch_plans(client, team, make_member, role
 
 
 def test_switching_needs_the_csrf_token(team, owner):
-    Subscription.objects.filter(pk=metering.subscription_for(team.pk).pk).update(card_on_file=True)
+    Subscription.objects.filter(pk=lifecycle.subscription_for(team.pk).pk).update(card_on_file=True)
     client = Client(enforce_csrf_checks=True)
     client.force_login(owner)
 
@@ -511,7 +511,7 @@ def test_the_tab_costs_the_same_few_queries_whatever_the_volume(
 ):
     set_team_created(team, datetime(2025, 1, 1, 9, 0, tzinfo=UTC))
     for month in (1, 2):  # past periods for the picker
-        metering.current_period(team.pk, datetime(2025, month, 15, tzinfo=UTC))
+        lifecycle.current_period(team.pk, datetime(2025, month, 15, tzinfo=UTC))
     period = current_period(team)
     services.switch_plan(actor=owner_membership, plan_code="free")  # a pending change and history rows
     UsageAlert.objects.create(period=period, kind=UsageAlert.Kind.REQUESTS_80)
@@ -648,7 +648,7 @@ def test_an_owner_of_two_teams_sees_the_chosen_teams_numbers(client, team, owner
 
 @pytest.mark.parametrize(("status", "words"), [("past_due", "A payment failed"), ("suspended", "is suspended")])
 def test_owners_see_why_payments_need_them(owner_client, team, status, words):
-    from billing.metering import subscription_for
+    from billing.lifecycle import subscription_for
 
     Subscription.objects.filter(pk=subscription_for(team.pk).pk).update(status=status)
     assert words in page(owner_client, reverse("overview"))

@@ -3,7 +3,7 @@
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from billing import metering
+from billing import lifecycle
 from billing.models import BillingPeriod, UsageAlert
 from billing.tasks import (
     charge_due_invoices,
@@ -39,7 +39,7 @@ def test_two_concurrent_runs_of_the_period_task_open_each_period_once(celery_wor
 def test_a_real_worker_emails_a_usage_alert_once(celery_worker, wait_for, make_member, smtp_server):
     owner = make_member("owner")
     team = owner.team
-    alert = UsageAlert.objects.create(period=metering.current_period(team.pk), kind="requests_80")
+    alert = UsageAlert.objects.create(period=lifecycle.current_period(team.pk), kind="requests_80")
 
     send_usage_alert.apply_async((alert.pk,), queue=celery_worker.queue)
     send_usage_alert.apply_async((alert.pk,), queue=celery_worker.queue)

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.models import Membership
 from accounts.roles import Role
-from billing import metering
+from billing import lifecycle
 from billing.models import BillingEvent, Subscription
 from billing.stripe_gateway import stripe_client
 from tests.conftest import login_as
@@ -79,7 +79,7 @@ def store(client, intent_id: str, **extra):
 
 
 def subscription(team) -> Subscription:
-    return metering.subscription_for(team.pk)
+    return lifecycle.subscription_for(team.pk)
 
 
 def followed(response) -> str:

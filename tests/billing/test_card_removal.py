@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership
 from accounts.roles import Role
-from billing import cards, metering, services
+from billing import cards, lifecycle, services
 from billing.models import BillingEvent, BillingPeriod, Invoice, Plan, Subscription
 from billing.stripe_gateway import stripe_client
 from tests.billing.test_card_page import reauthenticate
@@ -50,7 +50,7 @@ def reauthenticated(client, owner) -> Client:
 
 
 def subscription(team) -> Subscription:
-    return metering.subscription_for(team.pk)
+    return lifecycle.subscription_for(team.pk)
 
 
 def attached_to(payment_method_id: str) -> str | None:
@@ -59,7 +59,7 @@ def attached_to(payment_method_id: str) -> str | None:
 
 
 def unpaid_invoice(team, *, status=Invoice.Status.PAST_DUE, total_cents=1234) -> Invoice:
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     return Invoice.objects.create(
         team=team,
         period=period,
@@ -296,7 +296,7 @@ def test_another_teams_card_is_untouched(reauthenticated, with_card, team, other
 
 def test_usage_not_invoiced_yet_keeps_the_card(owner_membership, with_card, team):
     """A Pay-as-you-go period that has ended but is not closed yet (the grace hour), after a switch to Free."""
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     BillingPeriod.objects.filter(pk=period.pk).update(accrued_cents=300)
 
     with pytest.raises(cards.CardError, match=r"has \$3.00 to invoice and charge to this card"):

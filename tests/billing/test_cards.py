@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
-from billing import cards, metering
+from billing import cards, lifecycle
 from billing.models import BillingEvent
 from billing.stripe_gateway import stripe_client
 
@@ -57,7 +57,7 @@ def test_a_declined_card_stores_nothing(owner_membership):
     with pytest.raises(cards.CardError):
         cards.finish_card_setup(owner_membership, intent.id)
 
-    assert metering.subscription_for(owner_membership.team_id).card_on_file is False
+    assert lifecycle.subscription_for(owner_membership.team_id).card_on_file is False
 
 
 def test_a_card_needing_3d_secure_is_not_stored_until_confirmed(owner_membership):
@@ -65,7 +65,7 @@ def test_a_card_needing_3d_secure_is_not_stored_until_confirmed(owner_membership
     confirm_in_the_browser(intent, "pm_card_authenticationRequiredOnSetup")
     with pytest.raises(cards.CardError, match="confirm this card"):
         cards.finish_card_setup(owner_membership, intent.id)
-    assert metering.subscription_for(owner_membership.team_id).card_on_file is False
+    assert lifecycle.subscription_for(owner_membership.team_id).card_on_file is False
 
 
 def test_another_teams_setup_intent_is_refused(owner_membership, other_team):
@@ -78,7 +78,7 @@ def test_another_teams_setup_intent_is_refused(owner_membership, other_team):
 
     with pytest.raises(cards.CardError, match="not one of this team's"):
         cards.finish_card_setup(owner_membership, theirs.id)
-    assert metering.subscription_for(owner_membership.team_id).card_on_file is False
+    assert lifecycle.subscription_for(owner_membership.team_id).card_on_file is False
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.EDITOR, Role.VIEWER])

@@ -9,7 +9,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from billing import closing, metering, services
+from billing import closing, lifecycle, metering, services
 from billing.models import BillingEvent, BillingPeriod, Invoice, Subscription
 from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory
 from tests.vehicles.api_helpers import make_grant, make_owner, make_token, make_vehicle, request
@@ -47,7 +47,7 @@ def test_free_then_pay_as_you_go_is_invoiced_50_times_15_cents_once(client, free
     Subscription.objects.filter(team=team).update(card_on_file=True)
     services.switch_plan(actor=owner, plan_code="payg")
     assert {request(client, "GET", url, token=token).status_code for _ in range(50)} == {200}
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
 
     output = close(period.end + timedelta(hours=2))
 
@@ -71,7 +71,7 @@ def test_free_then_pay_as_you_go_is_invoiced_50_times_15_cents_once(client, free
 def test_a_free_period_gets_a_zero_invoice_marked_paid_without_stripe(client, free_team):
     team, _, url, token = free_team
     request(client, "GET", url, token=token)
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     close(period.end + timedelta(hours=1, seconds=1))
     invoice = Invoice.objects.get(period=period)
     assert (invoice.total_cents, invoice.status, invoice.paid_at is not None) == (0, "paid", True)
@@ -79,7 +79,7 @@ def test_a_free_period_gets_a_zero_invoice_marked_paid_without_stripe(client, fr
 
 def test_nothing_closes_within_the_grace_hour(free_team):
     team = free_team[0]
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     assert "Closed 0" in close(period.end + timedelta(minutes=59))
     period.refresh_from_db()
     assert period.status == "open"
@@ -87,17 +87,17 @@ def test_nothing_closes_within_the_grace_hour(free_team):
 
 def test_a_scheduled_downgrade_starts_the_next_period_on_free(free_team):
     team, owner, _, _ = free_team
-    Subscription.objects.filter(pk=metering.subscription_for(team.pk).pk).update(card_on_file=True)
+    Subscription.objects.filter(pk=lifecycle.subscription_for(team.pk).pk).update(card_on_file=True)
     services.switch_plan(actor=owner, plan_code="payg")
     services.switch_plan(actor=owner, plan_code="free")
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     close(period.end + timedelta(hours=2))
     following = BillingPeriod.objects.get(team=team, start=period.end)
     assert (following.plan.code, following.request_allowance) == ("free", 100)
 
 
 def test_invoice_numbers_are_sequential_per_year():
-    periods = [metering.current_period(TeamFactory().pk) for _ in range(3)]
+    periods = [lifecycle.current_period(TeamFactory().pk) for _ in range(3)]
     close(max(p.end for p in periods) + timedelta(hours=2))
     numbers = sorted(Invoice.objects.filter(period__in=periods).values_list("number", flat=True))
     year = max(p.end for p in periods).year
@@ -106,7 +106,7 @@ def test_invoice_numbers_are_sequential_per_year():
 
 def test_a_closed_period_takes_no_more_usage(free_team):
     team = free_team[0]
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     vehicle = make_vehicle(make_owner())
     closing.close_period(period.pk, now=period.end + timedelta(hours=2))
     with pytest.raises(metering.LimitReached), time_machine.travel(period.end - timedelta(minutes=1), tick=False):
@@ -122,7 +122,7 @@ def test_a_malformed_now_is_refused():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_closers_at_once_issue_one_invoice():
-    period = metering.current_period(TeamFactory().pk)
+    period = lifecycle.current_period(TeamFactory().pk)
     now, start, results = period.end + timedelta(hours=2), threading.Barrier(2), []
 
     def closer():
@@ -143,7 +143,7 @@ def test_two_closers_at_once_issue_one_invoice():
 
 
 def test_a_future_now_needs_allow_future(free_team):
-    period = metering.current_period(free_team[0].pk)
+    period = lifecycle.current_period(free_team[0].pk)
     with pytest.raises(CommandError, match="allow-future"):
         call_command("close_billing_periods", "--now", (period.end + timedelta(hours=2)).isoformat())
     period.refresh_from_db()

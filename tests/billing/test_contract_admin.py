@@ -11,7 +11,7 @@ from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from billing import contracts, metering
+from billing import contracts, lifecycle
 from billing.contracts import TierTerms
 from billing.models import BillingEvent, Contract, Subscription
 from tests.billing.test_billing_admin import staff_client  # noqa: F401 (fixture)
@@ -70,7 +70,7 @@ def plan_of(team) -> str:
 
 
 def test_staff_create_a_graduated_contract_that_starts_at_once(staff_client, team):  # noqa: F811
-    metering.current_period(team.pk)
+    lifecycle.current_period(team.pk)
     staff = staff_client.get("/admin/").wsgi_request.user
     assert staff_client.get(ADD).status_code == 200
 
@@ -88,7 +88,7 @@ def test_staff_create_a_graduated_contract_that_starts_at_once(staff_client, tea
     assert (contract.minimum_cents, contract.paid_by, contract.created_by) == (100_000, "invoice", staff)
     assert contract.status == "active" and contract.previous_plan.code == "free"
     assert plan_of(team) == "enterprise"
-    assert metering.current_period(team.pk).contract_id == contract.pk
+    assert lifecycle.current_period(team.pk).contract_id == contract.pk
     created = BillingEvent.objects.get(team=team, kind="contract", after__action="created")
     assert created.actor == staff
     assert created.after["tiers"] == [[10000, "12.0000"], [100000, "9.0000"], [None, "6.0000"]]

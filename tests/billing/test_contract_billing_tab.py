@@ -15,7 +15,7 @@ from django.utils.html import escape
 
 from accounts.models import Team
 from accounts.roles import Role
-from billing import closing, contracts, metering, rating, selectors, services
+from billing import closing, contracts, lifecycle, rating, selectors, services
 from billing.contracts import TierTerms
 from billing.models import BillingPeriod, Contract, Invoice, Payment, Subscription, UsageDaily
 from tests.billing.test_invoices import pdf_text
@@ -81,7 +81,7 @@ def close(period) -> Invoice:
 def fixed_team(team) -> BillingPeriod:
     """The team created on 1 March 2025 (periods run from the 1st): its March period."""
     Team.objects.filter(pk=team.pk).update(created_at=datetime(2025, 3, 1, 0, 0, tzinfo=UTC))
-    return metering.current_period(team.pk, datetime(2025, 3, 1, 0, 0, tzinfo=UTC))
+    return lifecycle.current_period(team.pk, datetime(2025, 3, 1, 0, 0, tzinfo=UTC))
 
 
 # --- the contract card ---------------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_the_estimate_and_the_accrued_amount_follow_the_tier_math(owner_client, 
     expected = 10 * 12 + 15 * 9  # $2.55
     assert 'id="contract-estimate">$2.55<' in html
     assert f"Accrued so far</dt><dd>${expected / 100:.2f}" in html
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     assert BillingPeriod.objects.get(pk=period.pk).accrued_cents == 0  # the hot path counts contract requests at 0
 
 
@@ -173,7 +173,7 @@ def test_the_estimate_pro_rates_the_minimum_to_the_period_so_far(owner_client, t
 
 
 def test_a_card_paid_contract_names_the_card(owner_client, team):
-    Subscription.objects.filter(pk=metering.subscription_for(team.pk).pk).update(
+    Subscription.objects.filter(pk=lifecycle.subscription_for(team.pk).pk).update(
         card_on_file=True, card_brand="visa", card_last4="4242"
     )
     make_contract(team, paid_by=Contract.PaidBy.CARD)
@@ -202,7 +202,7 @@ def test_a_scheduled_contract_says_when_it_starts_and_the_plan_still_applies(own
 
 
 def test_a_contract_team_is_offered_no_plan_switch_and_a_switch_is_refused(owner_client, team):
-    Subscription.objects.filter(pk=metering.subscription_for(team.pk).pk).update(card_on_file=True)
+    Subscription.objects.filter(pk=lifecycle.subscription_for(team.pk).pk).update(card_on_file=True)
     make_contract(team)
 
     html = page(owner_client)
@@ -340,7 +340,7 @@ def test_the_contract_tab_costs_the_same_few_queries_whatever_the_volume(
 @pytest.fixture
 def transfer_invoice(team, owner_membership) -> Invoice:
     """An invoice of an invoice-paid contract (net 30) for 105 requests: $9.30 and 5 requests at half a cent."""
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     tiers = [TierTerms(10, Decimal("12")), TierTerms(100, Decimal("9")), TierTerms(None, Decimal("0.5"))]
     make_contract(team, tiers=tiers)
     count_billable_requests(team, 105)

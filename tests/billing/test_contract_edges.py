@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from accounts.roles import Role
-from billing import cards, closing, contracts, metering, services
+from billing import cards, closing, contracts, lifecycle, services
 from billing.models import Contract, Subscription
 from tests.billing.test_contracts import close, make_contract
 from tests.billing.usage import count_billable_requests
@@ -23,9 +23,9 @@ def test_the_card_cannot_be_removed_while_a_card_paid_contracts_usage_is_still_t
     contract requests are counted at 0 (accrued_cents == 0), so why_card_is_needed lets the card go, and the
     close then issues a *card* invoice for the tiered usage and the pro-rated minimum with no card to charge."""
     team = owner_membership.team
-    metering.subscription_for(team.pk)
+    lifecycle.subscription_for(team.pk)
     Subscription.objects.filter(team=team).update(card_on_file=True)
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     contract = make_contract(
         team, starts_at=period.start, now=period.start, paid_by=Contract.PaidBy.CARD, minimum_cents=90_000
     )
@@ -36,7 +36,7 @@ def test_the_card_cannot_be_removed_while_a_card_paid_contracts_usage_is_still_t
     assert subscription.plan.code == "free"
     reason = cards.why_card_is_needed(subscription)
     # What closing the period will charge to this card:
-    owed = closing.rate_usage(metering.current_period(team.pk)).total_cents
+    owed = closing.rate_usage(lifecycle.current_period(team.pk)).total_cents
     assert owed > 0
     assert reason is not None, f"the card can be removed although {owed} cents are still to be charged to it"
 
@@ -45,9 +45,9 @@ def test_an_invoice_paid_invoice_does_not_keep_the_card_as_if_it_were_to_be_char
     """An invoice-paid (bank transfer) invoice is never charged to a card, but why_card_is_needed treats it as
     'still to be charged to this card' and refuses to let the Owner remove the card."""
     team = owner_membership.team
-    metering.subscription_for(team.pk)
+    lifecycle.subscription_for(team.pk)
     Subscription.objects.filter(team=team).update(card_on_file=True)
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     contract = make_contract(team, starts_at=period.start, now=period.start, minimum_cents=50_000)
     invoice = close(period)
     assert (invoice.collection, invoice.status, invoice.total_cents) == ("invoice", "open", 50_000)
@@ -63,11 +63,11 @@ def test_a_downgrade_the_owner_scheduled_is_forgotten_when_the_contract_ends(own
     drops it, and remembers Pay-as-you-go as the plan to go back to: when the contract ends, the team is charged
     15 cents a request on a plan it had asked to leave."""
     team = owner_membership.team
-    metering.subscription_for(team.pk)
+    lifecycle.subscription_for(team.pk)
     Subscription.objects.filter(team=team).update(card_on_file=True)
     services.switch_plan(actor=owner_membership, plan_code="payg")
     services.switch_plan(actor=owner_membership, plan_code="free")  # scheduled for the period's end
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     contract = make_contract(team, starts_at=period.start + timedelta(days=2), now=period.start + timedelta(days=2))
     contracts.end_contract(contract.pk, actor=None, reason="Trial", now=period.start + timedelta(days=60))
     assert Subscription.objects.get(team=team).plan.code == "free"
@@ -77,7 +77,7 @@ def test_a_contract_ended_late_by_the_beat_is_dated_at_its_end_date_not_at_the_b
     """The beat (or a delayed worker) ends a contract after its ends_at: _switch dates the end at the run, so
     the minimum is owed past the contract's term (and requests made after ends_at were priced by its tiers)."""
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     ends_at = period.start + timedelta(days=10)
     contract = make_contract(team, starts_at=period.start, ends_at=ends_at, now=period.start, minimum_cents=90_000)
     contracts.switch_due_contracts(now=ends_at + timedelta(hours=6))

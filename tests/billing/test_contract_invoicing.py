@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.roles import Role
-from billing import backoffice, closing, contracts, dunning, metering, payments
+from billing import backoffice, closing, contracts, dunning, lifecycle, metering, payments
 from billing.models import BillingDetails, Contract, Invoice, Payment, Subscription
 from tests.billing.test_contracts import EXAMPLE_TIERS as TIERS
 from tests.billing.test_contracts import close, make_contract
@@ -30,7 +30,7 @@ def owner_membership(make_member):
 
 def contract_period_invoice(team, *, requests: int, **terms) -> Invoice:
     """A contract covering the team's current period, `requests` counted under it, and the period closed."""
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     make_contract(team, starts_at=period.start, now=period.start, **terms)
     count_billable_requests(team, requests)
     return close(period)
@@ -60,7 +60,7 @@ def test_an_invoice_paid_contract_is_emailed_with_its_due_date_and_never_charged
 
 def test_the_close_command_says_an_invoice_paid_invoice_is_due_rather_than_charging_it(owner_membership):
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     make_contract(team, starts_at=period.start, now=period.start, pricing=Contract.Pricing.VOLUME)
     count_billable_requests(team, 3)
     out = StringIO()
@@ -118,7 +118,7 @@ def test_requests_counted_while_a_contract_starts_are_each_priced_once_on_one_si
     before the switch at Free's price or after it in the contract's tiers."""
     team = TeamFactory()
     vehicles = [make_vehicle(make_owner()) for _ in range(4)]
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     barrier, errors = threading.Barrier(17), []
 
     def client(index):

@@ -11,7 +11,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.roles import Role
-from billing import closing, contracts, grants, metering, services
+from billing import closing, contracts, grants, lifecycle, metering, services
 from billing.contracts import TierTerms
 from billing.models import BillingEvent, Contract, Plan, Subscription
 from tests.billing.usage import ODOMETER, count_billable_requests
@@ -51,7 +51,7 @@ def test_a_team_moving_to_a_contract_mid_period_pays_its_free_requests_nothing_a
     owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     with time_machine.travel(period.start + timedelta(days=1), tick=False):
         vehicle = count_billable_requests(team, 60)  # on Free
     with django_capture_on_commit_callbacks(execute=True):
@@ -79,18 +79,18 @@ def test_a_contract_aligned_with_the_next_period_takes_that_whole_period_and_owe
     owner_membership,
 ):
     team = owner_membership.team
-    first = metering.current_period(team.pk)
+    first = lifecycle.current_period(team.pk)
     count_billable_requests(team, 30)
     contract = make_contract(
         team, starts_at=first.end, now=first.start, pricing=Contract.Pricing.VOLUME, minimum_cents=50_000
     )
     assert Contract.objects.get(pk=contract.pk).status == "scheduled"
-    assert metering.current_period(team.pk).contract_id is None  # this period stays on Free
+    assert lifecycle.current_period(team.pk).contract_id is None  # this period stays on Free
 
     # The first request of the next period comes hours after it began: the contract still covers it all.
     with time_machine.travel(first.end + timedelta(hours=5), tick=False):
         count_billable_requests(team, 200)
-        second = metering.current_period(team.pk)
+        second = lifecycle.current_period(team.pk)
     contract.refresh_from_db()
     assert contract.started_at == first.end
     assert (second.contract_id, second.plan.code, second.request_allowance) == (contract.pk, "enterprise", None)
@@ -107,7 +107,7 @@ def test_the_beat_task_starts_a_scheduled_contract_once(
     owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     starts_at = period.start + timedelta(days=3)
     contract = make_contract(team, starts_at=starts_at, now=period.start)
     with django_capture_on_commit_callbacks(execute=True):
@@ -125,10 +125,10 @@ def test_ending_a_contract_mid_period_returns_to_the_plan_before_and_owes_a_pro_
     owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
-    metering.subscription_for(team.pk)
+    lifecycle.subscription_for(team.pk)
     Subscription.objects.filter(team=team).update(card_on_file=True)  # a card, as far as plan switching cares
     services.switch_plan(actor=owner_membership, plan_code="payg")
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     length = period.end - period.start
     contract = make_contract(team, starts_at=period.start, now=period.start, minimum_cents=90_000)
     assert contract.previous_plan.code == "payg"
@@ -154,19 +154,19 @@ def test_ending_a_contract_mid_period_returns_to_the_plan_before_and_owes_a_pro_
 
 def test_a_contract_ending_when_the_plan_before_needs_a_card_that_is_gone_falls_back_to_free(owner_membership):
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     contract = make_contract(team, starts_at=period.start, now=period.start)
     Contract.objects.filter(pk=contract.pk).update(previous_plan=Plan.objects.get(code="payg"))
     contracts.end_contract(contract.pk, actor=None, reason="Contract not renewed")
     assert Subscription.objects.get(team=team).plan.code == "free"
-    assert metering.current_period(team.pk).request_allowance == 100
+    assert lifecycle.current_period(team.pk).request_allowance == 100
 
 
 def test_a_renewal_back_to_back_keeps_the_plan_to_return_to_and_rates_each_contract_on_its_own(
     owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     middle = period.start + (period.end - period.start) / 2
     first = make_contract(team, starts_at=period.start, ends_at=middle, now=period.start, reference="2026-A")
     second = make_contract(
@@ -195,20 +195,20 @@ def test_a_renewal_back_to_back_keeps_the_plan_to_return_to_and_rates_each_contr
 
 def test_a_request_that_fails_under_a_contract_costs_nothing(owner_membership):
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     make_contract(team, starts_at=period.start, now=period.start)
     vehicle = count_billable_requests(team, 5)
     reservation = metering.reserve(
         request_id="fails-1", team_id=team.pk, application_id=None, vehicle_id=vehicle.pk, endpoint=ODOMETER
     )
     metering.release(reservation)
-    invoice = close(metering.current_period(team.pk))
+    invoice = close(lifecycle.current_period(team.pk))
     assert [(line.quantity, line.amount_cents) for line in invoice.lines.all()] == [(5, 60)]
 
 
 def test_a_contract_with_a_minimum_and_no_usage_invoices_the_minimum(owner_membership):
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     make_contract(team, starts_at=period.start, now=period.start, minimum_cents=50_000)
     invoice = close(period)
     assert [(line.kind, line.amount_cents) for line in invoice.lines.all()] == [("minimum", 50_000)]
@@ -220,7 +220,7 @@ def test_a_contract_with_a_minimum_and_no_usage_invoices_the_minimum(owner_membe
 
 def test_contracts_of_a_team_cannot_overlap(owner_membership):
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     make_contract(team, starts_at=period.start, ends_at=period.start + timedelta(days=90), now=period.start)
     with pytest.raises(contracts.ContractError, match="already covers"):
         make_contract(team, starts_at=period.start + timedelta(days=60), now=period.start)
@@ -269,7 +269,7 @@ def test_owners_cannot_switch_plans_themselves_under_a_contract(owner_membership
 
 def test_a_scheduled_contract_whose_whole_term_passed_never_starts(owner_membership):
     team = owner_membership.team
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     contract = make_contract(
         team, starts_at=period.start + timedelta(days=1), ends_at=period.start + timedelta(days=2), now=period.start
     )
@@ -302,7 +302,7 @@ def test_a_contract_whose_end_has_passed_is_refused(owner_membership):
 
 def test_the_beat_starts_a_contract_of_a_team_without_a_period_yet_at_the_periods_start(owner_membership):
     team = owner_membership.team
-    first = metering.current_period(team.pk)
+    first = lifecycle.current_period(team.pk)
     contract = make_contract(team, starts_at=first.end, now=first.start)
     # Nobody calls the API at the boundary: the beat opens the next period, and the contract covers all of it.
     assert contracts.switch_due_contracts(now=first.end + timedelta(seconds=40)) == [team.pk]

@@ -8,7 +8,7 @@ import time_machine
 from django.utils import timezone
 
 from accounts.roles import Role
-from billing import dunning, metering, payments
+from billing import dunning, lifecycle, metering, payments
 from billing.models import Invoice, Payment, Subscription
 from tests.billing.test_payments import pay_as_you_go_invoice, store_card
 
@@ -67,7 +67,7 @@ def test_a_failing_card_is_retried_on_schedule_then_the_team_is_suspended_and_pa
 
 
 def test_suspending_twice_changes_nothing_more(owner_membership):
-    metering.subscription_for(owner_membership.team_id)
+    lifecycle.subscription_for(owner_membership.team_id)
     assert dunning.suspend(owner_membership.team_id) is True
     assert dunning.suspend(owner_membership.team_id) is False
 

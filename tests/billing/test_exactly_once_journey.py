@@ -13,7 +13,7 @@ from django.core import mail
 from django.db import connection
 
 from accounts.roles import Role
-from billing import closing, metering, payments, services, tasks
+from billing import closing, lifecycle, payments, services, tasks
 from billing.models import Invoice, Payment
 from tests.billing.test_closing import close
 from tests.billing.test_payments import intents_for, pay_as_you_go_invoice, store_card
@@ -82,7 +82,7 @@ def test_a_free_team_hits_its_limit_upgrades_and_pays_750_cents_exactly_once(
     services.switch_plan(actor=owner, plan_code="payg")
     assert [read_odometer().status_code for _ in range(50)] == [200] * 50
 
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     output = close(period.end + closing.close_grace() + timedelta(minutes=1))
 
     invoice = Invoice.objects.get(team=team)
@@ -181,7 +181,7 @@ def test_two_closers_at_once_issue_one_invoice_for_the_period(make_member):
     store_card(owner, GOOD_CARD)
     services.switch_plan(actor=owner, plan_code="payg")
     count_billable_requests(owner.team, 10)
-    period = metering.current_period(owner.team_id)
+    period = lifecycle.current_period(owner.team_id)
     moment = period.end + closing.close_grace() + timedelta(minutes=1)
 
     outputs = run_at_once(lambda: close(moment), lambda: close(moment))

@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.roles import Role
-from billing import closing, grants, metering, services
+from billing import closing, grants, lifecycle, metering, services
 from billing.models import BillingEvent, Grant, Subscription
 from tests.billing.usage import count_billable_requests
 
@@ -22,7 +22,7 @@ def owner_membership(make_member):
 
 
 def terms(team_id, moment=None) -> tuple:
-    period = metering.current_period(team_id, moment)
+    period = lifecycle.current_period(team_id, moment)
     return period.request_allowance, period.vehicle_allowance, period.unit_price_cents
 
 
@@ -36,7 +36,7 @@ def test_a_free_team_at_its_limit_gets_the_grants_allowance_at_no_charge(owner_m
 
     assert terms(team.pk) == (25_000, 20, 0)
     count_billable_requests(team, 400, vehicle=vehicle)  # beyond the Free allowance, free of charge
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     assert (period.requests_used, period.accrued_cents) == (500, 0)
     assert (grant.ends_at - grant.starts_at).days in (89, 90, 91, 92)  # three months
     event = BillingEvent.objects.get(team=team, kind="grant")
@@ -53,7 +53,7 @@ def test_periods_opened_during_the_grant_take_its_terms_and_end_it_returns_to_th
     team_id = owner_membership.team_id
     start = timezone.now()
     grant = grants.start_grant(team_id=team_id, request_allowance=1_000, now=start)
-    next_month = metering.current_period(team_id).end + timedelta(days=1)
+    next_month = lifecycle.current_period(team_id).end + timedelta(days=1)
     assert terms(team_id, next_month) == (1_000, 20, 0)
 
     with time_machine.travel(grant.ends_at + timedelta(minutes=5), tick=False):
@@ -63,7 +63,7 @@ def test_periods_opened_during_the_grant_take_its_terms_and_end_it_returns_to_th
         assert ended == [grant.pk]
         assert grants.end_due_grants() == []  # again: nothing more
         assert terms(team_id) == (100, 5, 0)  # Free's terms for the rest of the period
-        later = metering.current_period(team_id).end + timedelta(days=1)
+        later = lifecycle.current_period(team_id).end + timedelta(days=1)
         assert terms(team_id, later) == (100, 5, 0)
 
     grant.refresh_from_db()
@@ -76,7 +76,7 @@ def test_a_team_past_the_plans_allowance_when_the_grant_ends_is_refused_until_it
     owner_membership, django_capture_on_commit_callbacks, send_queued_emails
 ):
     team = owner_membership.team
-    first = metering.current_period(team.pk)
+    first = lifecycle.current_period(team.pk)
     grant = grants.start_grant(team_id=team.pk, months=1, now=first.start + timedelta(days=1))  # ends a day into
     with time_machine.travel(grant.ends_at - timedelta(hours=12), tick=False):  # …the next period
         vehicle = count_billable_requests(team, 150)
@@ -98,7 +98,7 @@ def test_upgrading_during_a_grant_keeps_the_grant_terms(owner_membership):
     services.switch_plan(actor=owner_membership, plan_code="payg")
 
     assert terms(team_id) == (25_000, 20, 0)
-    assert metering.subscription_for(team_id).plan.code == "payg"  # and when the grant ends, Pay-as-you-go's
+    assert lifecycle.subscription_for(team_id).plan.code == "payg"  # and when the grant ends, Pay-as-you-go's
 
 
 def test_one_active_grant_per_team(owner_membership):
@@ -139,7 +139,7 @@ def test_the_billing_tab_shows_the_grant_and_what_remains(owner_membership, clie
 
 def test_a_grant_never_lowers_a_paying_teams_allowance(owner_membership):
     team_id = owner_membership.team_id
-    metering.subscription_for(team_id)
+    lifecycle.subscription_for(team_id)
     Subscription.objects.filter(team_id=team_id).update(card_on_file=True)  # the card flow is tested elsewhere
     services.switch_plan(actor=owner_membership, plan_code="payg")  # 2,000 requests across 20 vehicles
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
-from billing import closing, metering, services
+from billing import closing, lifecycle, services
 from billing.invoice_pdf import render_invoice_pdf, unit_price
 from billing.models import BillingDetails, Invoice, Subscription
 from tests.billing.usage import count_billable_requests
@@ -31,7 +31,7 @@ def owner_membership(team, owner):
 
 def issue(team) -> Invoice:
     """Close the team's current period (as the beat task does) and return its invoice."""
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     invoice = closing.close_period(period.pk, now=period.end + timedelta(hours=2))
     assert invoice is not None
     return invoice
@@ -40,7 +40,7 @@ def issue(team) -> Invoice:
 @pytest.fixture
 def payg_invoice(team, owner_membership):
     """An open invoice for 40 requests at 15 cents: $6.00."""
-    metering.current_period(team.pk)  # the team's subscription and first period
+    lifecycle.current_period(team.pk)  # the team's subscription and first period
     Subscription.objects.filter(team=team).update(card_on_file=True)
     services.switch_plan(actor=owner_membership, plan_code="payg")
     count_billable_requests(team, 40)

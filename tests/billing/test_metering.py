@@ -8,7 +8,7 @@ import time_machine
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing import metering
+from billing import lifecycle, metering
 from billing.models import ActiveVehicle, BillingEvent, BillingPeriod, UsageAlert, UsageDaily, UsageEvent
 from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory
 from tests.vehicles.api_helpers import assert_envelope, make_grant, make_owner, make_token, make_vehicle, request
@@ -200,12 +200,12 @@ def test_a_new_period_starts_from_zero_and_the_old_one_keeps_its_count(client, f
 
 def test_opening_a_period_is_audited_once(fleet):
     for _ in range(3):
-        metering.current_period(fleet.team.pk)
+        lifecycle.current_period(fleet.team.pk)
     assert BillingEvent.objects.filter(team=fleet.team, kind="period_opened").count() == 1
 
 
 def test_a_suspended_team_gets_account_suspended_on_billable_requests_only(client, fleet):
-    subscription = metering.subscription_for(fleet.team.pk)
+    subscription = lifecycle.subscription_for(fleet.team.pk)
     subscription.status = "suspended"
     subscription.save(update_fields=["status"])
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from billing import metering, periods, services
+from billing import lifecycle, metering, periods, services
 from billing.models import ActiveVehicle, BillingPeriod, Plan, UsageDaily, UsageEvent
 from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory
 from tests.vehicles.api_helpers import make_owner, make_vehicle
@@ -102,7 +102,7 @@ class MeteringMachine(RuleBasedStateMachine):
     @rule()
     def upgrade(self):
         model = self.model()
-        metering.subscription_for(self.team.pk).__class__.objects.filter(team=self.team).update(card_on_file=True)
+        lifecycle.subscription_for(self.team.pk).__class__.objects.filter(team=self.team).update(card_on_file=True)
         with time_machine.travel(self.now, tick=False):
             services.switch_plan(actor=self.owner, plan_code="payg")
         self.plan, self.pending = Plan.objects.get(code="payg"), None

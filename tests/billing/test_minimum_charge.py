@@ -12,7 +12,7 @@ import time_machine
 from django.urls import reverse
 
 from accounts.roles import Role
-from billing import closing, metering, payments, services
+from billing import closing, lifecycle, payments, services
 from billing.models import BillingEvent, Invoice, Payment
 from tests.billing.test_payments import intents_for, store_card
 from tests.billing.usage import count_billable_requests
@@ -28,7 +28,7 @@ def owner_membership(make_member):
 
 
 def close_current_period(team_id: int) -> Invoice:
-    period = metering.current_period(team_id)
+    period = lifecycle.current_period(team_id)
     return closing.close_period(period.pk, now=period.end + timedelta(hours=2))
 
 

@@ -14,7 +14,7 @@ from django.core import mail
 from django.core.management import call_command
 
 from accounts.roles import Role
-from billing import cards, closing, metering, payments, services
+from billing import cards, closing, lifecycle, payments, services
 from billing.models import BillingEvent, Invoice, Payment
 from billing.stripe_gateway import stripe_client
 from tests.billing.usage import count_billable_requests
@@ -39,7 +39,7 @@ def pay_as_you_go_invoice(owner, requests: int) -> Invoice:
     """Upgrade, make `requests` billable requests, and close the period: an open invoice of requests × 15 cents."""
     services.switch_plan(actor=owner, plan_code="payg")
     count_billable_requests(owner.team, requests)
-    period = metering.current_period(owner.team_id)
+    period = lifecycle.current_period(owner.team_id)
     return closing.close_period(period.pk, now=period.end + timedelta(hours=2))
 
 
@@ -128,7 +128,7 @@ def test_a_declined_card_leaves_the_invoice_past_due_and_tells_the_owners(
 
 
 def test_zero_and_paid_invoices_are_not_charged(owner_membership):
-    period = metering.current_period(owner_membership.team_id)
+    period = lifecycle.current_period(owner_membership.team_id)
     free_invoice = closing.close_period(period.pk, now=period.end + timedelta(hours=2))
     assert free_invoice.status == "paid"
     assert payments.charge_invoice(free_invoice.pk) is None
@@ -136,7 +136,7 @@ def test_zero_and_paid_invoices_are_not_charged(owner_membership):
 
 
 def test_without_a_card_the_attempt_fails_without_calling_stripe(owner_membership):
-    metering.subscription_for(owner_membership.team_id).__class__.objects.filter(
+    lifecycle.subscription_for(owner_membership.team_id).__class__.objects.filter(
         team_id=owner_membership.team_id
     ).update(card_on_file=True)
     invoice = pay_as_you_go_invoice(owner_membership, 5)
@@ -158,7 +158,7 @@ def test_the_close_command_charges_the_invoices_it_issues_once(owner_membership)
     store_card(owner_membership, "pm_card_visa")
     services.switch_plan(actor=owner_membership, plan_code="payg")
     count_billable_requests(owner_membership.team, 4)
-    after_the_period = (metering.current_period(owner_membership.team_id).end + timedelta(hours=2)).isoformat()
+    after_the_period = (lifecycle.current_period(owner_membership.team_id).end + timedelta(hours=2)).isoformat()
 
     out = StringIO()
     call_command("close_billing_periods", "--now", after_the_period, "--allow-future", stdout=out)

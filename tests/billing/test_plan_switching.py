@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.models import AuditEvent
 from accounts.roles import Role
-from billing import alerts, metering, services
+from billing import alerts, lifecycle, services
 from billing.models import BillingEvent, BillingPeriod, Subscription, UsageAlert
 from tests.billing.usage import count_billable_requests
 from tests.factories import TeamFactory
@@ -24,14 +24,14 @@ def owner_membership(make_member):
 
 @pytest.fixture
 def with_card(owner_membership):
-    Subscription.objects.filter(pk=metering.subscription_for(owner_membership.team_id).pk).update(card_on_file=True)
+    Subscription.objects.filter(pk=lifecycle.subscription_for(owner_membership.team_id).pk).update(card_on_file=True)
     return owner_membership
 
 
 def test_upgrading_needs_a_card_and_changes_nothing_without_one(owner_membership):
     with pytest.raises(services.PlanChangeError, match="credit card"):
         services.switch_plan(actor=owner_membership, plan_code="payg")
-    assert metering.subscription_for(owner_membership.team_id).plan.code == "free"
+    assert lifecycle.subscription_for(owner_membership.team_id).plan.code == "free"
     assert not BillingEvent.objects.filter(kind="plan_changed").exists()
 
 
@@ -41,7 +41,7 @@ def test_upgrading_takes_effect_at_once_and_only_later_requests_are_charged(with
     services.switch_plan(actor=with_card, plan_code="payg")
     count_billable_requests(team, 50, vehicle=vehicle)
 
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     assert (period.plan.code, period.request_allowance, period.vehicle_allowance) == ("payg", 2000, 20)
     assert (period.requests_used, period.accrued_cents) == (110, 50 * 15)
     change = BillingEvent.objects.get(kind="plan_changed")
@@ -82,7 +82,7 @@ def test_downgrading_waits_for_the_period_end_then_the_free_allowance_applies(wi
 
     subscription = services.switch_plan(actor=with_card, plan_code="free")
 
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     assert (subscription.plan.code, subscription.pending_plan.code, subscription.pending_at) == (
         "payg",
         "free",
@@ -90,11 +90,11 @@ def test_downgrading_waits_for_the_period_end_then_the_free_allowance_applies(wi
     )
     assert period.request_allowance == 2000  # the rest of this period stays Pay-as-you-go
     with time_machine.travel(period.end + timedelta(minutes=5), tick=False):
-        following = metering.current_period(team.pk)
+        following = lifecycle.current_period(team.pk)
     assert (following.plan.code, following.request_allowance, following.unit_price_cents) == ("free", 100, 0)
     period.refresh_from_db()
     assert period.accrued_cents == 120 * 15  # billed as usual
-    assert metering.subscription_for(team.pk).pending_plan is None
+    assert lifecycle.subscription_for(team.pk).pending_plan is None
 
 
 def test_a_scheduled_downgrade_can_be_canceled_until_the_period_ends(with_card, team):
@@ -103,9 +103,9 @@ def test_a_scheduled_downgrade_can_be_canceled_until_the_period_ends(with_card, 
 
     services.cancel_plan_change(actor=with_card)
 
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     with time_machine.travel(period.end + timedelta(minutes=5), tick=False):
-        assert metering.current_period(team.pk).plan.code == "payg"
+        assert lifecycle.current_period(team.pk).plan.code == "payg"
     kinds = list(BillingEvent.objects.filter(team=team).values_list("kind", flat=True))
     assert {"plan_changed", "plan_change_scheduled", "plan_change_canceled"} <= set(kinds)
     with pytest.raises(services.PlanChangeError, match="no scheduled"):
@@ -172,8 +172,8 @@ def test_after_an_upgrade_the_new_allowances_thresholds_alert_again(with_card, t
 
 def test_an_upgrade_racing_the_rollover_also_upgrades_the_period_just_opened(with_card, team):
     """Review finding: the next period, opened a moment before the switch commits, kept the old terms."""
-    period = metering.current_period(team.pk)
-    following = metering.current_period(team.pk, period.end + timedelta(milliseconds=1))
+    period = lifecycle.current_period(team.pk)
+    following = lifecycle.current_period(team.pk, period.end + timedelta(milliseconds=1))
 
     services.switch_plan(actor=with_card, plan_code="payg")
 

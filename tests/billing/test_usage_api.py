@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts import applications, personal_tokens
 from accounts.models import Membership, Team
 from accounts.roles import Role
-from billing import metering, services
+from billing import lifecycle, services
 from billing.api import CSV_COLUMNS, safe_cell
 from billing.models import Subscription, UsageDaily
 from tests.conftest import login_as
@@ -134,7 +134,7 @@ def test_the_current_period_is_answered_from_real_api_calls(team, secret):
 def test_pay_as_you_go_cents_are_integers_accrued_and_projected_at_the_current_pace(team, owner_membership, secret):
     created_on(team, datetime(2025, 3, 1, 8, 0, tzinfo=UTC))
     with time_machine.travel(MARCH_1, tick=False) as clock:
-        Subscription.objects.filter(pk=metering.subscription_for(team.pk).pk).update(card_on_file=True)
+        Subscription.objects.filter(pk=lifecycle.subscription_for(team.pk).pk).update(card_on_file=True)
         services.switch_plan(actor=owner_membership, plan_code="payg")
         fleet = build_fleet(team)
         for _ in range(4):
@@ -192,7 +192,7 @@ def test_a_malformed_period_is_a_400_that_says_what_is_expected(secret, value):
 def test_a_date_that_starts_none_of_the_teams_periods_is_a_404(team, secret):
     created_on(team, datetime(2025, 2, 1, 12, 0, tzinfo=UTC))
     with time_machine.travel(datetime(2025, 3, 10, tzinfo=UTC), tick=False):
-        metering.current_period(team.pk)
+        lifecycle.current_period(team.pk)
         for value in ("2025-02-02", "2025-02-01", "2099-01-01"):  # February was never opened: no requests then
             for url in (USAGE, CSV_URL):
                 response = api(secret, url, period=value)
@@ -398,7 +398,7 @@ def test_json_and_csv_cost_the_same_few_queries_whatever_the_volume(
 
     with time_machine.travel(datetime(2025, 3, 25, 12, 0, tzinfo=UTC), tick=False):
         created_on(team, datetime(2025, 3, 1, 8, 0, tzinfo=UTC))
-        period = metering.current_period(team.pk)
+        period = lifecycle.current_period(team.pk)
         fill(period, apps=1, vehicles=1, endpoints=1, days_=2)
         fetch(USAGE)  # warm up (a first token use records last_used_at)
         json_budget, _ = queries_for(lambda: fetch(USAGE))

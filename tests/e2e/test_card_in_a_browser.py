@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.roles import Role
-from billing import metering
+from billing import lifecycle
 from tests.billing.test_card_page import setup_intent_count
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 
@@ -67,7 +67,7 @@ def test_an_owner_adds_a_card_and_upgrades_to_pay_as_you_go(page: Page, owner):
     page.get_by_role("button", name="Save card and continue").click()
     expect(page.get_by_role("alert")).to_contain_text(re.compile(r"declined", re.I))
     expect(page).to_have_url(re.compile(r"/billing/card/\?next=upgrade$"))
-    assert metering.subscription_for(owner.team_id).card_on_file is False
+    assert lifecycle.subscription_for(owner.team_id).card_on_file is False
     assert setup_intent_count() == intents_before + 1
 
     # A good card: stored, then the upgrade confirmation.
@@ -83,7 +83,7 @@ def test_an_owner_adds_a_card_and_upgrades_to_pay_as_you_go(page: Page, owner):
     expect(plan_card).to_contain_text("Pay-as-you-go")
     expect(plan_card).to_contain_text("Visa •••• 4242, expires 12/2030")
     expect(plan_card.get_by_role("link", name="Replace card")).to_be_visible()
-    subscription = metering.subscription_for(owner.team_id)
+    subscription = lifecycle.subscription_for(owner.team_id)
     assert (subscription.plan.code, subscription.card_last4) == ("payg", "4242")
 
 

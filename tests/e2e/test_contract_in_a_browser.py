@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from accounts.roles import Role
-from billing import closing, metering
+from billing import closing, lifecycle
 from billing.models import BillingEvent, Contract, Invoice
 from tests.billing.usage import count_billable_requests
 from tests.e2e.conftest import DEFAULT_TIMEOUT_MS
@@ -119,7 +119,7 @@ def test_staff_add_a_graduated_contract_and_the_owner_sees_its_card_and_a_tiered
     owner,
     staff_secret,  # noqa: F811
 ):
-    metering.current_period(owner.team_id)  # the team's open period, as on sign-up
+    lifecycle.current_period(owner.team_id)  # the team's open period, as on sign-up
     add_contract_as_staff(browser, live_server.url, staff_secret)
 
     contract = Contract.objects.get(team=owner.team)
@@ -134,7 +134,7 @@ def test_staff_add_a_graduated_contract_and_the_owner_sees_its_card_and_a_tiered
         (100_000, 9),
         (None, 6),
     ]
-    period = metering.current_period(owner.team_id)
+    period = lifecycle.current_period(owner.team_id)
     assert period.contract_id == contract.pk
 
     # The Owner's Billing tab: the contract card with its terms and three tiers.

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.roles import Role
-from billing import dunning, metering, payments
+from billing import dunning, lifecycle, payments
 from billing.models import Invoice
 from tests.billing.test_payments import pay_as_you_go_invoice
 from tests.e2e.test_card_in_a_browser import EMAIL, reauthenticate, sign_in, type_card
@@ -53,5 +53,5 @@ def test_an_owner_answers_3d_secure_for_the_card_and_then_for_a_past_due_payment
     expect(page).to_have_url(re.compile(rf"/billing/invoices/{invoice.public_id}/$"))
     expect(page.locator("main")).to_contain_text(f"Thank you: invoice {invoice.number} ($1.80) is paid.")
     expect(page.locator("h1")).to_contain_text("Paid")
-    assert metering.subscription_for(owner.team_id).status == "active"
+    assert lifecycle.subscription_for(owner.team_id).status == "active"
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"

@@ -11,7 +11,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from accounts.roles import Role
 from billing import grants
-from billing.metering import current_period
+from billing.lifecycle import current_period
 from billing.models import BillingPeriod, Grant
 from garage import services
 from garage.forms import GarageApplicationForm

@@ -8,7 +8,7 @@ import time_machine
 from django.core import mail
 
 from accounts.roles import Role
-from billing import closing, grants, metering
+from billing import closing, grants, lifecycle, metering
 from garage import services, tasks
 from garage.models import GarageApplication
 from tests.billing.usage import count_billable_requests
@@ -58,7 +58,7 @@ def test_apply_accept_use_beyond_free_then_expire_back_to_free_limits(
     ]
 
     vehicle = count_billable_requests(team, 300)  # three times Free's allowance, at $0
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     assert (period.requests_used, period.accrued_cents, period.unit_price_cents) == (300, 0, 0)
     invoice = closing.close_period(period.pk, now=period.end + timedelta(hours=2))
     assert invoice.total_cents == 0
@@ -68,7 +68,7 @@ def test_apply_accept_use_beyond_free_then_expire_back_to_free_limits(
         assert tasks.end_due_grants() == 0  # the task again: nothing more
         application.refresh_from_db()
         assert application.status == "expired"
-        now_period = metering.current_period(team.pk)
+        now_period = lifecycle.current_period(team.pk)
         assert (now_period.request_allowance, now_period.vehicle_allowance) == (100, 5)  # Free's limits
         count_billable_requests(team, 100 - now_period.requests_used, vehicle=vehicle)
         with pytest.raises(metering.LimitReached, match="VEHICLE_REQUEST_LIMIT"):

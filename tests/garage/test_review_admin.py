@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.roles import Role
-from billing import metering
+from billing import lifecycle
 from billing.models import Grant
 from garage import services
 from garage.models import GarageApplication, GarageReviewEvent, ProgramDetails
@@ -82,7 +82,7 @@ def _messages(response):
 
 def test_the_queue_shows_oldest_first_with_the_teams_plan_and_usage(staff_client, application, team):
     _another("Zeta Fleet", "Zeta Team")
-    period = metering.current_period(team.pk)
+    period = lifecycle.current_period(team.pk)
     period.requests_used = 37
     period.save(update_fields=["requests_used"])
 
@@ -115,7 +115,7 @@ def test_the_queue_does_not_query_per_application(staff_client, application):
     with CaptureQueriesContext(connection) as one:
         staff_client.get(CHANGELIST)
     for n in range(3):
-        metering.current_period(_another(f"Company {n}", f"Team {n}").team_id)
+        lifecycle.current_period(_another(f"Company {n}", f"Team {n}").team_id)
     with CaptureQueriesContext(connection) as four:
         page = staff_client.get(CHANGELIST)
 
@@ -124,7 +124,7 @@ def test_the_queue_does_not_query_per_application(staff_client, application):
 
 
 def test_the_change_page_shows_the_application_read_only_with_history(staff_client, application, team):
-    metering.current_period(team.pk)
+    lifecycle.current_period(team.pk)
     url = reverse("admin:garage_garageapplication_change", args=[application.pk])
 
     page = staff_client.get(url).content.decode()
@@ -194,7 +194,7 @@ def test_bulk_approve_starts_grants_at_the_chosen_allowance(
         app.refresh_from_db()
         assert app.status == Status.ACCEPTED and app.decided_by == staff
         assert app.grant.request_allowance == 30_000
-        period = metering.current_period(app.team_id)
+        period = lifecycle.current_period(app.team_id)
         assert (period.request_allowance, period.unit_price_cents) == (30_000, 0)
         event = GarageReviewEvent.objects.filter(application=app).last()
         assert (event.action, event.before, event.after, event.actor) == ("accepted", "submitted", "accepted", staff)

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from billing import grants
-from billing.metering import subscription_for
+from billing.lifecycle import subscription_for
 from billing.models import Plan, Subscription
 from notifications.outbox import TryLater
 from support import services

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.roles import Role
-from billing import contracts, grants, metering, services
+from billing import contracts, grants, lifecycle, services
 from billing.models import BillingPeriod, Contract, Grant, Invoice, Payment, Subscription, UsageAlert
 from tests.billing.test_payments import intents_for, store_card
 from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory, UserFactory
@@ -109,13 +109,13 @@ def test_the_billing_cycle_runs_by_itself(stack):
     stack.travel_to(contract.starts_at + timedelta(minutes=1))
     wait_until(lambda: Contract.objects.get(pk=contract.pk).status == Contract.Status.ACTIVE, message="the contract")
     wait_until(lambda: contracted.emails("Your Enterprise contract has started"), message="the contract email")
-    assert metering.current_period(contracted.team.pk).contract_id == contract.pk
+    assert lifecycle.current_period(contracted.team.pk).contract_id == contract.pk
 
     # --- a Garage grant ends ------------------------------------------------------------------------------------
     stack.travel_to(start + timedelta(days=2, minutes=1))
     wait_until(lambda: Grant.objects.get(pk=grant.pk).status == Grant.Status.ENDED, message="the grant's end")
     wait_until(lambda: granted.emails("grant has ended"), message="the grant-ended email")
-    assert metering.current_period(granted.team.pk).request_allowance == 100  # back on Free's allowance
+    assert lifecycle.current_period(granted.team.pk).request_allowance == 100  # back on Free's allowance
 
     # --- the period closes, is invoiced and charged once -------------------------------------------------------
     first_periods = {f.team.pk: BillingPeriod.objects.filter(team=f.team).order_by("start").first() for f in

@@ -1,0 +1,104 @@
+"""A team's subscription and billing periods over time: created on first need, opened at each period's start,
+switched to a scheduled plan or a due contract at the boundary.
+
+metering counts requests inside the period this module opens; plan changes (services), contracts and Garage
+grants take `locked_subscription` first, as `open_period` does, so each team's changes happen one at a time.
+"""
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing import contracts, entitlements, periods
+from billing.models import BillingEvent, BillingPeriod, Plan, Subscription
+
+
+def subscription_for(team_id: int) -> Subscription:
+    """The team's subscription, created on the Free plan the first time it is needed."""
+    subscription = Subscription.objects.select_related("plan").filter(team_id=team_id).first()
+    if subscription is not None:
+        return subscription
+    free = Plan.objects.get(code=Plan.FREE)
+    try:
+        with transaction.atomic():
+            return Subscription.objects.create(team_id=team_id, plan=free)
+    except IntegrityError:  # created concurrently
+        return Subscription.objects.select_related("plan").get(team_id=team_id)
+
+
+def current_period(team_id: int, now: datetime | None = None) -> BillingPeriod:
+    """The team's period holding `now` (with its team's subscription), opened if it doesn't exist yet."""
+    now = now or timezone.now()
+    period = (
+        BillingPeriod.objects.select_related("team__subscription")
+        .filter(team_id=team_id, start__lte=now, end__gt=now)
+        .first()
+    )
+    return period if period is not None else open_period(team_id, now)
+
+
+def open_period(team_id: int, now: datetime) -> BillingPeriod:
+    """Create the period holding `now` once, even when concurrent requests race to open it.
+
+    The subscription row is locked while the period is created, as plan switches lock it: a switch
+    racing the rollover either lands before (and the new period takes its terms) or after (and
+    upgrades the new period too, see services._upgrade).
+    """
+    from accounts.models import Team
+
+    team = Team.objects.get(pk=team_id)
+    subscription_for(team_id)
+    start, end = periods.period_bounds(periods.anchor_of(team.created_at), now)
+    try:
+        with transaction.atomic():
+            subscription = apply_due_plan_change(locked_subscription(team_id), now)
+            contract = contracts.switch_due_contract(subscription, now, opening=start)  # one due now does
+            plan = subscription.plan
+            grant = entitlements.active_grant(team_id, now)
+            defaults = {"end": end, "plan": plan, **entitlements.terms_for(plan, grant, contract)}
+            period, created = BillingPeriod.objects.get_or_create(team_id=team_id, start=start, defaults=defaults)
+            if created:
+                BillingEvent.objects.create(
+                    team_id=team_id, period=period, kind=BillingEvent.Kind.PERIOD_OPENED, after=period_terms(period)
+                )
+    except IntegrityError:
+        period = BillingPeriod.objects.get(team_id=team_id, start=start)
+    return BillingPeriod.objects.select_related("team__subscription").get(pk=period.pk)
+
+
+def locked_subscription(team_id: int) -> Subscription:
+    """The team's subscription row, locked until the transaction ends: plan switches, contract switches, grants and
+    the opening of a period take it first, so they happen one at a time per team."""
+    return (
+        Subscription.objects.select_for_update(of=("self",)).select_related("plan", "pending_plan").get(team_id=team_id)
+    )
+
+
+def apply_due_plan_change(subscription: Subscription, now: datetime) -> Subscription:
+    """Switch to the scheduled plan once its date has come (the period it was scheduled for has ended)."""
+    if subscription.pending_plan_id is None or subscription.pending_at is None or subscription.pending_at > now:
+        return subscription
+    with transaction.atomic():
+        locked = locked_subscription(subscription.team_id)
+        if locked.pending_plan_id is None or locked.pending_at is None or locked.pending_at > now:
+            return locked
+        before = {"plan": locked.plan.code}
+        locked.plan, locked.pending_plan, locked.pending_at = locked.pending_plan, None, None
+        locked.save(update_fields=["plan", "pending_plan", "pending_at", "updated_at"])
+        BillingEvent.objects.create(
+            team_id=locked.team_id, kind=BillingEvent.Kind.PLAN_CHANGED, before=before, after={"plan": locked.plan.code}
+        )
+    return locked
+
+
+def period_terms(period: BillingPeriod) -> dict:
+    return {
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        "plan": period.plan.code,
+        "request_allowance": period.request_allowance,
+        "vehicle_allowance": period.vehicle_allowance,
+        "unit_price_cents": period.unit_price_cents,
+        "contract": period.contract_id,
+    }
