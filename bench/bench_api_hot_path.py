@@ -1,4 +1,5 @@
-"""What metering costs on the vehicle API's hot path: a billable read, metered (live vehicle) vs not (test mode).
+"""What metering costs on the vehicle API's hot path: a billable read, metered (live vehicle) vs not (test mode),
+with the statements each request sends (the over-HTTP figures are bench_http.py's).
 
 Runs the real Django stack in process (test client, no network) against a throwaway test database
 on whatever DATABASE_URL points to (SQLite by default; PostgreSQL for production-like figures).
@@ -24,7 +25,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
 
 def timed(client: Client, path: str, token: str, count: int, key=None) -> list[float]:
@@ -37,6 +38,13 @@ def timed(client: Client, path: str, token: str, count: int, key=None) -> list[f
         durations.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200, response.content
     return durations
+
+
+def statements(client: Client, path: str, token: str) -> str:
+    """The statements one more request sends to the database, by their first words."""
+    with CaptureQueriesContext(connection) as captured:
+        client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+    return f"{len(captured)} statements: " + "; ".join(" ".join(q["sql"].split()[:3]) for q in captured)
 
 
 def report(label: str, durations: list[float]) -> None:
@@ -71,6 +79,9 @@ def main(count: int) -> None:
         report("GET /odometer, live (reserve + count)", timed(
             client, f"/v2.0/vehicles/{live_car.public_id}/odometer", live_token, count))  # fmt: skip
         report("GET /vehicles (free: rollup only)", timed(client, "/v2.0/vehicles", live_token, count))
+        print("not metered:", statements(client, f"/v2.0/vehicles/{test_car.public_id}/odometer", test_token))
+        print("metered:    ", statements(client, f"/v2.0/vehicles/{live_car.public_id}/odometer", live_token))
+        print("free:       ", statements(client, "/v2.0/vehicles", live_token))
         odometer = f"/v2.0/vehicles/{live_car.public_id}/odometer"
         keyed = timed(client, odometer, live_token, count, key=lambda i: f"new-{i}")
         report("GET /odometer, live, a new Idempotency-Key", keyed)

@@ -99,8 +99,10 @@ def app_env(database_url: str) -> dict:
     return env
 
 
-def start_gunicorn(target: str, port: int, workers: int, env: dict, log: Path) -> subprocess.Popen:
+def start_gunicorn(target: str, port: int, workers: int, env: dict, log: Path, threads: int = 1) -> subprocess.Popen:
     command = [GUNICORN, target, "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    if threads > 1:  # gthread: a worker serves another request while one waits on PostgreSQL
+        command += ["--worker-class", "gthread", "--threads", str(threads)]
     with open(log, "w") as output:  # the child keeps its own copy of the file descriptor
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     answered = wait_for(lambda: port_answers(port) or process.poll() is not None, timeout=60)
@@ -148,6 +150,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="more than 1: gthread workers with this many threads")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -169,8 +172,10 @@ def main() -> None:
     batch_script.write_text(BATCH_LUA)
 
     app_port, bare_port = free_port(), free_port()
-    app = start_gunicorn("dashboard.wsgi", app_port, args.workers, env, workdir / "app.log")
-    bare = start_gunicorn("bench.bare_app:application", bare_port, args.workers, env, workdir / "bare.log")
+    app = start_gunicorn("dashboard.wsgi", app_port, args.workers, env, workdir / "app.log", args.threads)
+    bare = start_gunicorn(
+        "bench.bare_app:application", bare_port, args.workers, env, workdir / "bare.log", args.threads
+    )
     live, test = seeded["live"], seeded["test"]
     app_base, bare_base = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
     scenarios = [
@@ -218,8 +223,10 @@ def main() -> None:
             process.wait(timeout=30)
 
     bare_rps = results["bare Django JSON view"]["rps"]
+    workers = f"gthread workers × {args.threads} threads" if args.threads > 1 else "sync workers"
     print(
-        f"\n{args.workers} gunicorn sync workers, wrk 2 threads, {args.seconds:g} s per scenario, "
+        f"\n{args.workers} gunicorn {workers}, "
+        f"wrk 2 threads, {args.seconds:g} s per scenario, "
         f"DB_CONN_MAX_AGE={env.get('DB_CONN_MAX_AGE', 'default (60 with DEBUG=0)')}, "
         f"cache {env.get('CACHE_URL', 'database')}\n"
     )
