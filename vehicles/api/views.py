@@ -9,12 +9,13 @@ token's grant, or whose connection was revoked, answers **403 PERMISSION** (reso
 the same answer whether or not the vehicle exists, and the fix Smartcar suggests for a lost authorization
 is to run Connect again.
 
-Queries per request (the hot path): one for the token, one for the connection (with its vehicle),
-one cache round trip for the rate limits, then the provider's own; a successful data or action
-request adds one UPDATE of Connection.last_request_at, at most once a minute per connection
-(LAST_REQUEST_RESOLUTION), so a busy vehicle is not a write per read. /vehicles: token, page, and
-a count only when the page doesn't tell it; /user: token only. A request with an Idempotency-Key adds
-the key's INSERT (and on a retry the SELECT of the stored answer).
+Queries per request (the hot path, docs/performance.md): one for the token with, on /vehicles/{id}/...,
+its connection and vehicle (vehicles/api/lookup.py); one cache round trip for the rate limits; then the
+metering's: on PostgreSQL one call of `ignition_reserve` for a billable request, one rollup upsert otherwise.
+A successful data or action request adds one UPDATE of Connection.last_request_at, at most once a minute per
+connection (LAST_REQUEST_RESOLUTION). /vehicles adds the page, and a count only when the page doesn't tell it.
+A request with an Idempotency-Key adds the key's INSERT (and on a retry the SELECT of the stored answer).
+tests/vehicles/test_api_queries.py holds these budgets.
 """
 
 import uuid
