@@ -156,7 +156,8 @@ def test_a_request_with_no_turn_in_sight_is_refused_as_a_429(db):
             stripe_limits.wait_for_turn(account, 2)
     # About every half second for 5 s (on Redis, one more: the first turn is right now).
     assert len(waits) in (9, 10)
-    assert waits == sorted(waits) and waits[0] < 0.5
+    # The first turn is now on Redis; on other caches turns sit on a fixed grid, so it is within one interval.
+    assert waits == sorted(waits) and waits[0] < 1.05 / 2
     assert all(later - earlier == pytest.approx(1.05 / 2, abs=0.05) for earlier, later in itertools.pairwise(waits))
     assert stripe_limits.MAX_WAIT_SECONDS - 0.5 < waits[-1] <= stripe_limits.MAX_WAIT_SECONDS
 
