@@ -94,7 +94,12 @@ def carry_forward(invoice: Invoice, *, reason: str, refused_by_stripe: bool = Fa
 
 
 def record_carried(invoice: Invoice, *, before: str, reason: str) -> None:
-    BillingEvent.objects.create(
+    carried_event(invoice, before=before, reason=reason).save()
+
+
+def carried_event(invoice: Invoice, *, before: str, reason: str) -> BillingEvent:
+    """The audit event of an invoice carried forward (not saved: closing saves many at once)."""
+    return BillingEvent(
         team_id=invoice.team_id,
         period_id=invoice.period_id,
         kind=BillingEvent.Kind.CARRIED,

@@ -15,6 +15,17 @@ def active_grant(team_id: int, moment: datetime) -> Grant | None:
     ).first()
 
 
+def active_grants(moments: dict[int, datetime]) -> dict[int, Grant]:
+    """active_grant for many teams at once: team id → its grant active at its moment (one query)."""
+    found = {}
+    grants = Grant.objects.filter(team_id__in=moments, status=Grant.Status.ACTIVE).order_by("pk")
+    for grant in grants:
+        moment = moments[grant.team_id]
+        if grant.starts_at <= moment < grant.ends_at and grant.team_id not in found:
+            found[grant.team_id] = grant
+    return found
+
+
 def active_contract(team_id: int) -> Contract | None:
     """The contract in force: started and not ended (billing.contracts switches it at its dates)."""
     return Contract.objects.filter(team_id=team_id, status=Contract.Status.ACTIVE).first()

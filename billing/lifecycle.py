@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import contracts, entitlements, periods
-from billing.models import BillingEvent, BillingPeriod, Plan, Subscription
+from billing.models import BillingEvent, BillingPeriod, Contract, Plan, Subscription
 
 
 def subscription_for(team_id: int) -> Subscription:
@@ -65,6 +65,67 @@ def open_period(team_id: int, now: datetime) -> BillingPeriod:
     except IntegrityError:
         period = BillingPeriod.objects.get(team_id=team_id, start=start)
     return BillingPeriod.objects.select_related("team__subscription").get(pk=period.pk)
+
+
+def open_next_periods(closed: list[BillingPeriod], now: datetime) -> None:
+    """Open the period after each of `closed` (at max(now, its end)), together where nothing needs deciding.
+
+    Together: teams with no contract, no plan change due and no period open there yet, under their subscriptions'
+    locks (taken in team order), in bulk. Every other team, and all of them if a period was opened meanwhile by
+    a request (the bulk insert's unique violation), goes through current_period one by one, as a request would.
+    """
+    moments = {period.team_id: max(now, period.end) for period in closed}
+    alone = set()
+    try:
+        with transaction.atomic():
+            subscriptions = list(
+                Subscription.objects.select_for_update(of=("self",))
+                .select_related("plan", "team")
+                .filter(team_id__in=moments)
+                .order_by("team_id")
+            )
+            alone = set(moments) - {subscription.team_id for subscription in subscriptions}
+            alone |= set(Contract.objects.filter(team_id__in=moments).values_list("team_id", flat=True))
+            opened = []
+            for subscription in subscriptions:
+                team_id, moment = subscription.team_id, moments[subscription.team_id]
+                due_change = subscription.pending_plan_id is not None and subscription.pending_at is not None
+                if team_id in alone or (due_change and subscription.pending_at <= moment):
+                    alone.add(team_id)
+                    continue
+                start, end = periods.period_bounds(periods.anchor_of(subscription.team.created_at), moment)
+                opened.append((subscription, start, end))
+            existing = set(
+                BillingPeriod.objects.filter(team_id__in=[s.team_id for s, _, _ in opened]).values_list(
+                    "team_id", "start"
+                )
+            )
+            opened = [(s, start, end) for s, start, end in opened if (s.team_id, start) not in existing]
+            grants = entitlements.active_grants({s.team_id: moments[s.team_id] for s, _, _ in opened})
+            new = [
+                BillingPeriod(
+                    team_id=subscription.team_id,
+                    start=start,
+                    end=end,
+                    plan=subscription.plan,
+                    **entitlements.terms_for(subscription.plan, grants.get(subscription.team_id), None),
+                )
+                for subscription, start, end in opened
+            ]
+            BillingPeriod.objects.bulk_create(new)
+            BillingEvent.objects.bulk_create(
+                BillingEvent(
+                    team_id=period.team_id,
+                    period=period,
+                    kind=BillingEvent.Kind.PERIOD_OPENED,
+                    after=period_terms(period),
+                )
+                for period in new
+            )
+    except IntegrityError:  # a request opened one of them meanwhile: let each team open its own
+        alone = set(moments)
+    for team_id in sorted(alone):
+        current_period(team_id, moments[team_id])
 
 
 def locked_subscription(team_id: int) -> Subscription:
