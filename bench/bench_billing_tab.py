@@ -42,8 +42,8 @@ def add_events(period, application_id: int, vehicle_ids: list[int], first: int, 
     events = io.StringIO()
     daily = Counter()
     for number in range(first, first + count):
-        vehicle = vehicle_ids[number % len(vehicle_ids)]
-        endpoint = ENDPOINTS[number % len(ENDPOINTS)]
+        vehicle = vehicle_ids[(number // 7) % len(vehicle_ids)]  # strides apart: every day × vehicle × endpoint
+        endpoint = ENDPOINTS[(number // 3) % len(ENDPOINTS)]
         moment = period.start + timedelta(days=number % days, seconds=number % 86_000)
         events.write(
             f"e{number}\t{period.pk}\t{application_id}\t{vehicle}\t{endpoint}\t{PRICE}\t{moment.isoformat()}\n"
@@ -90,7 +90,7 @@ def main() -> None:
     os.environ.update(
         DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="dashboard.settings",
-        DEBUG="0",
+        DEBUG="1",  # static files without collectstatic; queries are counted the same
         SECRET_KEY="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         ALLOWED_HOSTS="testserver",
         SECURE_SSL_REDIRECT="0",
