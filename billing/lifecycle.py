@@ -95,11 +95,10 @@ def open_next_periods(closed: list[BillingPeriod], now: datetime) -> None:
                     continue
                 start, end = periods.period_bounds(periods.anchor_of(subscription.team.created_at), moment)
                 opened.append((subscription, start, end))
-            existing = set(
-                BillingPeriod.objects.filter(team_id__in=[s.team_id for s, _, _ in opened]).values_list(
-                    "team_id", "start"
-                )
+            candidates = BillingPeriod.objects.filter(
+                team_id__in=[s.team_id for s, _, _ in opened], start__in={start for _, start, _ in opened}
             )
+            existing = set(candidates.values_list("team_id", "start"))
             opened = [(s, start, end) for s, start, end in opened if (s.team_id, start) not in existing]
             grants = entitlements.active_grants({s.team_id: moments[s.team_id] for s, _, _ in opened})
             new = [
