@@ -67,12 +67,7 @@ def close_due_periods(now: datetime | None = None) -> list[Invoice]:
 
 def usage_lines(period: BillingPeriod) -> list[UsageLine]:
     """The period's billable usage outside contracts per endpoint family and unit price, from the rollups."""
-    rows = (
-        UsageDaily.objects.filter(period=period, billable__gt=0, contract_key=0)
-        .values("endpoint", "unit_price_cents")
-        .annotate(quantity=Sum("billable"))
-    )
-    return [UsageLine(endpoint_family(row["endpoint"]), row["quantity"], row["unit_price_cents"]) for row in rows]
+    return _usage_lines_of([period.pk]).get(period.pk, [])
 
 
 def rate_usage(period: BillingPeriod, *, until: datetime | None = None) -> Rating:
@@ -207,8 +202,6 @@ def _close_in_set(period_ids: list[int], now: datetime) -> dict[int, Invoice]:
             status=BillingPeriod.Status.CLOSED, closed_at=now
         )
         BillingEvent.objects.bulk_create(events)
-    for period in periods:
-        period.status, period.closed_at = BillingPeriod.Status.CLOSED, now
     lifecycle.open_next_periods(periods, now)
     return {invoice.period_id: invoice for invoice in invoices}
 

@@ -10,9 +10,7 @@ from billing.models import Contract, Grant, Plan
 
 
 def active_grant(team_id: int, moment: datetime) -> Grant | None:
-    return Grant.objects.filter(
-        team_id=team_id, status=Grant.Status.ACTIVE, starts_at__lte=moment, ends_at__gt=moment
-    ).first()
+    return active_grants({team_id: moment}).get(team_id)
 
 
 def active_grants(moments: dict[int, datetime]) -> dict[int, Grant]:

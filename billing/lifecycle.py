@@ -89,8 +89,7 @@ def open_next_periods(closed: list[BillingPeriod], now: datetime) -> None:
             opened = []
             for subscription in subscriptions:
                 team_id, moment = subscription.team_id, moments[subscription.team_id]
-                due_change = subscription.pending_plan_id is not None and subscription.pending_at is not None
-                if team_id in alone or (due_change and subscription.pending_at <= moment):
+                if team_id in alone or plan_change_due(subscription, moment):
                     alone.add(team_id)
                     continue
                 start, end = periods.period_bounds(periods.anchor_of(subscription.team.created_at), moment)
@@ -135,13 +134,22 @@ def locked_subscription(team_id: int) -> Subscription:
     )
 
 
+def plan_change_due(subscription: Subscription, now: datetime) -> bool:
+    """Whether a plan change is scheduled and its date has come by `now`."""
+    return (
+        subscription.pending_plan_id is not None
+        and subscription.pending_at is not None
+        and (subscription.pending_at <= now)
+    )
+
+
 def apply_due_plan_change(subscription: Subscription, now: datetime) -> Subscription:
     """Switch to the scheduled plan once its date has come (the period it was scheduled for has ended)."""
-    if subscription.pending_plan_id is None or subscription.pending_at is None or subscription.pending_at > now:
+    if not plan_change_due(subscription, now):
         return subscription
     with transaction.atomic():
         locked = locked_subscription(subscription.team_id)
-        if locked.pending_plan_id is None or locked.pending_at is None or locked.pending_at > now:
+        if not plan_change_due(locked, now):
             return locked
         before = {"plan": locked.plan.code}
         locked.plan, locked.pending_plan, locked.pending_at = locked.pending_plan, None, None
