@@ -252,35 +252,40 @@ def record_unbilled(
     """
     now = now or timezone.now()
     database = connections[router.db_for_write(UsageDaily)]
-    # Only the model's own table name is formatted in; every value is a parameter.
-    period = f"""SELECT p."id", %s, %s, %s, %s, 0, 0, 0, 1, 0 FROM "{BillingPeriod._meta.db_table}" p
-                 WHERE p."team_id" = %s AND p."start" <= %s AND p."end" > %s"""  # noqa: S608
-    adapt = database.ops.adapt_datetimefield_value
-    params = [database.ops.adapt_datefield_value(now.date()), application_id or 0, vehicle_id or 0, endpoint]
-    if _upsert_daily(database, period, [*params, team_id, adapt(now), adapt(now)]):
+    at = database.ops.adapt_datetimefield_value(now)
+    day = database.ops.adapt_datefield_value(now.date())
+    row = [day, application_id or 0, vehicle_id or 0, endpoint]
+    if _upsert_daily(database, _UPSERT_UNBILLED, [*row, team_id, at, at]):
         return
     period_id = lifecycle.current_period(team_id, now).pk
     _add_daily(period_id, now.date(), application_id, vehicle_id, endpoint, non_billable=1)
 
 
+# The statements are built once; only the models' own table names are formatted in, every value is a parameter.
 _DAILY_COLUMNS = (
     "period_id, day, application_key, vehicle_key, endpoint, unit_price_cents, contract_key, "
     "billable, non_billable, amount_cents"
 )
 _DAILY_KEY = "period_id, day, application_key, vehicle_key, endpoint, unit_price_cents, contract_key"
+_UPSERT_DAILY = (
+    f'INSERT INTO "{UsageDaily._meta.db_table}" AS d ({_DAILY_COLUMNS}) {{rows}} '
+    f"ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET billable = d.billable + excluded.billable, "
+    "non_billable = d.non_billable + excluded.non_billable, amount_cents = d.amount_cents + excluded.amount_cents"
+)
+# One non-billable request, into the team's period holding the moment. Parameters: day, application, vehicle,
+# endpoint, team, moment, moment.
+_UPSERT_UNBILLED = _UPSERT_DAILY.format(
+    rows=f"""SELECT p."id", %s, %s, %s, %s, 0, 0, 0, 1, 0 FROM "{BillingPeriod._meta.db_table}" p
+             WHERE p."team_id" = %s AND p."start" <= %s AND p."end" > %s"""  # noqa: S608
+)
+_UPSERT_VALUES = _UPSERT_DAILY.format(rows="VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
-def _upsert_daily(database, rows_sql: str, params: list) -> int:
-    """INSERT the rollup rows `rows_sql` selects (in _DAILY_COLUMNS order), adding to the rows that exist: one
+def _upsert_daily(database, statement: str, params: list) -> int:
+    """Run one of the rollup upserts above (rows in _DAILY_COLUMNS order, added to the rows that exist): one
     statement, race-free on PostgreSQL and SQLite alike. Returns the number of rows written."""
-    table = UsageDaily._meta.db_table
-    sql = (  # only the model's own table name is formatted in; every value is a parameter
-        f'INSERT INTO "{table}" AS d ({_DAILY_COLUMNS}) {rows_sql} '
-        f"ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET billable = d.billable + excluded.billable, "
-        "non_billable = d.non_billable + excluded.non_billable, amount_cents = d.amount_cents + excluded.amount_cents"
-    )
     with prepared_cursor(database.alias) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(statement, params)
         return cursor.rowcount
 
 
@@ -322,4 +327,4 @@ def _add_daily(
         non_billable,
         amount_cents,
     ]
-    _upsert_daily(database, "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", values)
+    _upsert_daily(database, _UPSERT_VALUES, values)

@@ -43,7 +43,7 @@ class ApiCall:
     idempotency_key: str | None = None
     idempotency_record: object | None = None  # the claimed IdempotentRequest, completed when answered
     counted: set[str] = field(default_factory=set)  # ids of requests a reservation counted as billable
-    looked_up: tuple | None = None  # (vehicle id, its connection or None) found with the token, views.py
+    connection: object | None = None  # the grant's live connection to the path's vehicle, found with the token
 
     def authenticated(self, *, team_id: int, application_id: int, test_mode: bool = False) -> None:
         self.team_id, self.application_id, self.test_mode = team_id, application_id, test_mode

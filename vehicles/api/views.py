@@ -62,18 +62,16 @@ def _begin(request, call: ApiCall, endpoint: str, method: str, vehicle_id: str |
     found = bearer_lookup(request, vehicle_uuid)
     access = found.access
     call.authenticated(team_id=access.team_id, application_id=access.application_id, test_mode=access.test_mode)
-    if vehicle_uuid is not None:
-        call.looked_up = (vehicle_uuid, found.connection)
+    call.connection = found.connection
     return access
 
 
 def _uuid_or_none(raw: str | None) -> uuid.UUID | None:
-    if raw is None:
-        return None
+    """The path's vehicle id, or None for no id or a malformed one (parse_uuid answers 400 in its turn)."""
     try:
-        return uuid.UUID(str(raw))
-    except ValueError:
-        return None  # parse_uuid answers 400 in its turn, after authentication
+        return None if raw is None else parse_uuid(raw, "vehicle_id")
+    except ApiError:
+        return None
 
 
 def _claim_idempotency_key(request, call: ApiCall, access: Access) -> None:
@@ -91,16 +89,10 @@ def _require_scope(access: Access, scope: str) -> None:
         raise ApiError("PERMISSION")
 
 
-def _connection(access: Access, call: ApiCall, vehicle_id: uuid.UUID) -> Connection:
-    """This grant's live connection to the vehicle (with the vehicle row), or 403 PERMISSION."""
-    if call.looked_up is not None and call.looked_up[0] == vehicle_id:
-        connection = call.looked_up[1]  # found by _begin's query
-    else:
-        connection = (
-            Connection.objects.select_related("vehicle")
-            .filter(grant_id=access.grant_id, vehicle__public_id=vehicle_id, revoked_at__isnull=True)
-            .first()
-        )
+def _connection(call: ApiCall) -> Connection:
+    """This grant's live connection to the path's vehicle (with the vehicle row), found by _begin's query, or 403
+    PERMISSION. Called after parse_uuid, so a malformed id has answered 400 first."""
+    connection = call.connection
     if connection is None:
         raise ApiError("PERMISSION")
     call.vehicle_id = connection.vehicle_id
@@ -168,10 +160,10 @@ def _ordered_scopes(scopes: frozenset[str]) -> list[str]:
 def permissions(request, call, vehicle_id):
     """GET /vehicles/{id}/permissions: the grant's scopes, paged."""
     access = _begin(request, call, "/vehicles/{id}/permissions", "GET", vehicle_id)
-    vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
+    parse_uuid(vehicle_id, "vehicle_id")
     limit = query_int(request, "limit", PERMISSIONS_DEFAULT_LIMIT, minimum=1)
     offset = query_int(request, "offset", 0, minimum=0)
-    _connection(access, call, vehicle_uuid)
+    _connection(call)
     _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     scopes = _ordered_scopes(access.scopes)
@@ -182,7 +174,8 @@ def permissions(request, call, vehicle_id):
 def disconnect(request, call, vehicle_id):
     """DELETE /vehicles/{id}/application: this application loses the vehicle (every grant of this owner)."""
     access = _begin(request, call, "/vehicles/{id}/application", "DELETE", vehicle_id)
-    connection = _connection(access, call, parse_uuid(vehicle_id, "vehicle_id"))
+    parse_uuid(vehicle_id, "vehicle_id")
+    connection = _connection(call)
     _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id)
     revoke_connections(
@@ -200,10 +193,10 @@ def vehicle_resource(request, call, vehicle_id, resource=""):
     if spec is None:
         raise ApiError("RESOURCE_NOT_FOUND", "PATH")
     access = _begin(request, call, spec.endpoint, request.method, vehicle_id)
-    vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
+    parse_uuid(vehicle_id, "vehicle_id")
     _require_scope(access, spec.scope)
     action = None if isinstance(spec, Read) else spec.parse(json_body(request))  # (provider method, args)
-    connection = _connection(access, call, vehicle_uuid)
+    connection = _connection(call)
     _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id, connection.vehicle_id)
     provider, vehicle = provider_for(connection.vehicle), connection.vehicle
@@ -257,9 +250,9 @@ def _batch_item(call: ApiCall, provider, access: Access, connection: Connection,
 def batch(request, call, vehicle_id):
     """POST /vehicles/{id}/batch: several GETs in one request; each is scoped and metered on its own."""
     access = _begin(request, call, "/vehicles/{id}/batch", "POST", vehicle_id)
-    vehicle_uuid = parse_uuid(vehicle_id, "vehicle_id")
+    parse_uuid(vehicle_id, "vehicle_id")
     paths = _batch_paths(json_body(request))
-    connection = _connection(access, call, vehicle_uuid)
+    connection = _connection(call)
     _claim_idempotency_key(request, call, access)
     check_rate_limits(access.application_id, connection.vehicle_id)  # a batch is one request to the vehicle
     provider = provider_for(connection.vehicle)
