@@ -16,15 +16,11 @@ Run: .venv/bin/python bench/bench_billing_run.py --teams 10000
 import argparse
 import io
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from databases import recreate_database  # bench/, the script's own folder
+from databases import setup_django  # bench/, the script's own folder
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/ignition_bench_billing"
 MONTH_START, MONTH_END = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
 ENDPOINTS = ["/vehicles/{id}/odometer", "/vehicles/{id}/location", "/vehicles/{id}/security", "/vehicles/{id}/vin"]
@@ -84,18 +80,7 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=2, choices=range(1, len(ENDPOINTS) + 1))
     args = parser.parse_args()
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
-    os.environ.update(
-        DATABASE_URL=database_url,
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
-        DEBUG="0",
-        SECRET_KEY="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-    )
-    recreate_database(database_url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=os.environ, check=True)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django(database_url)
     from django.db import connection
 
     from billing import closing

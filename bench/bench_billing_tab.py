@@ -14,16 +14,12 @@ Run: .venv/bin/python bench/bench_billing_tab.py
 import io
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
-from databases import recreate_database  # bench/, the script's own folder
+from databases import setup_django  # bench/, the script's own folder
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/ignition_bench_tab"
 STEPS = [0, 1_000, 100_000, 1_000_000]
 ENDPOINTS = ["/vehicles/{id}/odometer", "/vehicles/{id}/location", "/vehicles/{id}/security", "/vehicles/{id}/vin"]
@@ -87,20 +83,8 @@ def render(client) -> tuple[int, float]:
 
 def main() -> None:
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
-    os.environ.update(
-        DATABASE_URL=database_url,
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
-        DEBUG="1",  # static files without collectstatic; queries are counted the same
-        SECRET_KEY="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        ALLOWED_HOSTS="testserver",
-        SECURE_SSL_REDIRECT="0",
-    )
-    recreate_database(database_url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=os.environ, check=True)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    # DEBUG on: pages find their static files without collectstatic; queries are counted the same.
+    setup_django(database_url, DEBUG="1", ALLOWED_HOSTS="testserver", SECURE_SSL_REDIRECT="0")
     from django.test import Client
 
     from billing import lifecycle

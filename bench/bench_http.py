@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.processes
-from databases import recreate_database  # noqa: E402 (bench/, the script's own folder)
+from databases import SECRET_KEY, fresh_database  # noqa: E402 (bench/, the script's own folder)
 
 from tests.processes import ROOT, free_port, port_answers, wait_for  # noqa: E402
 
@@ -87,7 +87,7 @@ def app_env(database_url: str) -> dict:
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
         "DATABASE_URL": database_url,
         "DEBUG": "0",
-        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "SECRET_KEY": SECRET_KEY,
         "SECURE_SSL_REDIRECT": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "VEHICLE_API_RATE_LIMITS_ENABLED": "0",
@@ -158,8 +158,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ignition-bench-"))
     env = app_env(database_url)
 
-    recreate_database(database_url)
-    subprocess.run([PYTHON, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
+    fresh_database(database_url, env)
     seeded = json.loads(
         subprocess.run([PYTHON, "-c", SEED], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
         .stdout.strip()
