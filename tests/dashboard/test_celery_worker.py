@@ -58,3 +58,34 @@ def test_running_the_task_again_changes_nothing_more(team, celery_worker, wait_f
 def test_tasks_are_acknowledged_late_so_a_dead_worker_loses_nothing():
     assert expire_invitations.acks_late is True
     assert expire_invitations.reject_on_worker_lost is True
+
+
+def test_a_filesystem_broker_message_is_invisible_to_consumers_until_it_is_whole(tmp_path, monkeypatch):
+    """The zero-config broker: a consumer polling the folder mid-write finds nothing, never an empty message (it
+    read one once and the worker died on json.loads(""), kombu issue #1551)."""
+    import os
+    from queue import Empty
+
+    import kombu
+
+    folders = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path), "store_processed": False}
+    connection = kombu.Connection(
+        "filesystem://", transport="dashboard.celery_filesystem:Transport", transport_options=folders
+    )
+    channel = connection.default_channel
+    mid_write = []
+    rename = os.replace
+
+    def replace(partial, final):
+        try:
+            mid_write.append(channel._get("probe"))
+        except Empty:
+            mid_write.append("nothing")
+        rename(partial, final)
+
+    monkeypatch.setattr("dashboard.celery_filesystem.os.replace", replace)
+    channel._put("probe", {"body": "whole"})
+
+    assert mid_write == ["nothing"]
+    assert channel._get("probe") == {"body": "whole"}
+    connection.close()
