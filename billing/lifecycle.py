@@ -8,10 +8,12 @@ grants take `locked_subscription` first, as `open_period` does, so each team's c
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing import contracts, entitlements, periods
 from billing.models import BillingEvent, BillingPeriod, Contract, Plan, Subscription
+from dashboard.bulk import insert_rows
 
 
 def subscription_for(team_id: int) -> Subscription:
@@ -78,12 +80,14 @@ def open_next_periods(closed: list[BillingPeriod], now: datetime) -> None:
     alone = set()
     try:
         with transaction.atomic():
+            # The team's creation day anchors its periods; the plans are a handful, read once (not a row each).
             subscriptions = list(
                 Subscription.objects.select_for_update(of=("self",))
-                .select_related("plan", "team")
+                .annotate(team_created_at=F("team__created_at"))
                 .filter(team_id__in=moments)
                 .order_by("team_id")
             )
+            plans = Plan.objects.in_bulk({subscription.plan_id for subscription in subscriptions})
             alone = set(moments) - {subscription.team_id for subscription in subscriptions}
             alone |= set(Contract.objects.filter(team_id__in=moments).values_list("team_id", flat=True))
             opened = []
@@ -92,7 +96,7 @@ def open_next_periods(closed: list[BillingPeriod], now: datetime) -> None:
                 if team_id in alone or plan_change_due(subscription, moment):
                     alone.add(team_id)
                     continue
-                start, end = periods.period_bounds(periods.anchor_of(subscription.team.created_at), moment)
+                start, end = periods.period_bounds(periods.anchor_of(subscription.team_created_at), moment)
                 opened.append((subscription, start, end))
             candidates = BillingPeriod.objects.filter(
                 team_id__in=[s.team_id for s, _, _ in opened], start__in={start for _, start, _ in opened}
@@ -105,20 +109,23 @@ def open_next_periods(closed: list[BillingPeriod], now: datetime) -> None:
                     team_id=subscription.team_id,
                     start=start,
                     end=end,
-                    plan=subscription.plan,
-                    **entitlements.terms_for(subscription.plan, grants.get(subscription.team_id), None),
+                    plan=plans[subscription.plan_id],
+                    **entitlements.terms_for(plans[subscription.plan_id], grants.get(subscription.team_id), None),
                 )
                 for subscription, start, end in opened
             ]
-            BillingPeriod.objects.bulk_create(new)
-            BillingEvent.objects.bulk_create(
-                BillingEvent(
-                    team_id=period.team_id,
-                    period=period,
-                    kind=BillingEvent.Kind.PERIOD_OPENED,
-                    after=period_terms(period),
-                )
-                for period in new
+            insert_rows(BillingPeriod, new)
+            insert_rows(
+                BillingEvent,
+                [
+                    BillingEvent(
+                        team_id=period.team_id,
+                        period_id=period.pk,
+                        kind=BillingEvent.Kind.PERIOD_OPENED,
+                        after=period_terms(period),
+                    )
+                    for period in new
+                ],
             )
     except IntegrityError:  # a request opened one of them meanwhile: let each team open its own
         alone = set(moments)
