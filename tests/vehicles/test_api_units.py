@@ -1,8 +1,7 @@
 """`sc-unit-system: imperial`: miles, US gallons and psi, on the endpoints that carry units."""
 
-from types import SimpleNamespace
-
 import pytest
+from django.test import RequestFactory
 
 from tests.vehicles.api_helpers import request
 from vehicles.api.units import IMPERIAL, METRIC, convert, unit_system
@@ -33,7 +32,7 @@ def test_convert_does_not_mutate_the_providers_dict():
 )  # fmt: skip
 def test_unit_system_header_is_case_insensitive_and_defaults_to_metric(header, expected):
     headers = {} if header is None else {"sc-unit-system": header}
-    assert unit_system(SimpleNamespace(headers=headers)) == expected
+    assert unit_system(RequestFactory().get("/v2.0/vehicles", headers=headers)) == expected
 
 
 # FakeProvider's metric values: 100 km, 37.854 l and 160.934 km, 321.869 km, 35 psi in kPa.

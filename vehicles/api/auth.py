@@ -14,7 +14,7 @@ from vehicles.errors import ApiError
 
 
 def _credentials(request, scheme: str) -> str:
-    header = request.headers.get("Authorization", "")
+    header = request.META.get("HTTP_AUTHORIZATION", "")  # META, not request.headers: see vehicles/api/base.py
     given, _, credentials = header.strip().partition(" ")
     if given.lower() != scheme or not credentials.strip():
         raise ApiError("AUTHENTICATION")

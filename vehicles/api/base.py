@@ -137,9 +137,9 @@ def api_view(view):
     @csrf_exempt
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        call = ApiCall(
-            request_id=new_request_id(), method=request.method, idempotency_key=request.headers.get("Idempotency-Key")
-        )
+        # The API reads its few headers from META: request.headers would copy every header of every request.
+        idempotency_key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+        call = ApiCall(request_id=new_request_id(), method=request.method, idempotency_key=idempotency_key)
         try:
             response = view(request, call, *args, **kwargs)
         except idempotency.Replay as replay:  # answered before under this Idempotency-Key

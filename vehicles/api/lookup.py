@@ -54,9 +54,13 @@ _ACCESS_COLUMNS = [
     ("o", SimulatedOwner._meta.get_field("mode")),
     ("g", Grant._meta.get_field("scopes")),
 ]
-_CONNECTION_COLUMNS = _fields(Connection, "c")
+# Of the connection, what the views use; its grant and application are the access's, its revoked_at NULL (the join
+# says so), and connected_at is left deferred: each timestamp column read costs the hot path a Python loader.
+_CONNECTION_COLUMNS = [("c", Connection._meta.get_field(name)) for name in ("id", "vehicle", "last_request_at")]
 _VEHICLE_COLUMNS = _fields(SimulatedVehicle, "v")
 _COLUMNS = _ACCESS_COLUMNS + _CONNECTION_COLUMNS + _VEHICLE_COLUMNS
+_CONNECTION_ATTNAMES = [field.attname for _, field in _CONNECTION_COLUMNS]
+_VEHICLE_ATTNAMES = [field.attname for _, field in _VEHICLE_COLUMNS]
 
 
 def _table(model) -> str:
@@ -84,20 +88,22 @@ _converters_by_alias: dict[str, list] = {}
 
 
 def _converters(connection) -> list:
-    """Per column, the converters the ORM applies to it on this database (built once per connection alias)."""
+    """The columns the ORM converts on this database, with their converters (built once per connection alias)."""
     converters = _converters_by_alias.get(connection.alias)
     if converters is None:
         converters = []
-        for alias, field in _COLUMNS:
+        for index, (alias, field) in enumerate(_COLUMNS):
             column = field.get_col(alias)
-            converters.append((column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
+            column_converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if column_converters:
+                converters.append((index, column, column_converters))
         _converters_by_alias[connection.alias] = converters
     return converters
 
 
 def _converted(row, connection) -> list:
     values = list(row)
-    for index, (column, converters) in enumerate(_converters(connection)):
+    for index, column, converters in _converters(connection):
         for convert in converters:
             values[index] = convert(values[index], column, connection)
     return values
@@ -132,7 +138,8 @@ def lookup(token: str, vehicle_id: uuid.UUID | None = None) -> Lookup:
     connection_values = values[start : start + len(_CONNECTION_COLUMNS)]
     if connection_values[0] is None:
         return Lookup(access=access)
-    found = Connection.from_db(connection.alias, [f.attname for _, f in _CONNECTION_COLUMNS], connection_values)
+    found = Connection.from_db(connection.alias, _CONNECTION_ATTNAMES, connection_values)
+    found.grant_id, found.application_id, found.revoked_at = grant_id, application_id, None
     vehicle_values = values[start + len(_CONNECTION_COLUMNS) :]
-    found.vehicle = SimulatedVehicle.from_db(connection.alias, [f.attname for _, f in _VEHICLE_COLUMNS], vehicle_values)
+    found.vehicle = SimulatedVehicle.from_db(connection.alias, _VEHICLE_ATTNAMES, vehicle_values)
     return Lookup(access=access, connection=found)

@@ -17,7 +17,7 @@ DECIMALS = 2
 
 
 def unit_system(request) -> str:
-    raw = request.headers.get("sc-unit-system", "")
+    raw = request.META.get("HTTP_SC_UNIT_SYSTEM", "")
     return IMPERIAL if raw.strip().lower() == IMPERIAL else METRIC
 
 

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django.utils import timezone
 
@@ -65,6 +66,7 @@ class Profile:
     has_sunroof: bool
 
 
+@lru_cache(maxsize=16_384)  # seeding a Random per request cost the API more than the rest of the simulation
 def profile_for(seed: int) -> Profile:
     # A string seed keeps this stable across processes and Python versions.
     rng = random.Random(f"ignition-vehicle:{seed}")  # noqa: S311 (repeatable, not secret)
