@@ -4,8 +4,10 @@ It creates its own PostgreSQL database (dropped and created again each run), mig
 one team with a live and a test-mode vehicle plus 100 teams with a vehicle each, then serves Ignition
 (`dashboard.wsgi`, production settings: DEBUG off, rate limits off so only the request and metering are measured)
 and `bench/bare_app.py` (one view, no middleware, the same JSON) under the same gunicorn, and drives each scenario
-with wrk for `--seconds` after a warm-up. It prints req/s, p50 and p99 per scenario, the ratios the performance
-targets are stated in, and the resident memory of each Ignition worker.
+with wrk for `--seconds` after a warm-up. It prints req/s, p50 and p99 per scenario, the CPU one request costs in
+the server's workers, in PostgreSQL's processes and in wrk (from /proc: on a machine where they share the cores,
+this says where the time goes), the ratios the performance targets are stated in, and the resident memory of each
+Ignition worker.
 
 The machine is shared and noisy: compare the ratios of one run, not absolute figures across runs.
 
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -145,6 +148,43 @@ def worker_rss_mb(master: subprocess.Popen) -> list[float]:
     return sizes
 
 
+def _cpu_seconds(pid: str) -> float:
+    """User + system CPU a process has used, from /proc (0 if it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(master: subprocess.Popen) -> dict[tuple[str, str], float]:
+    """CPU seconds used so far by each of the server's workers and PostgreSQL's processes, and by wrk (the
+    finished children of this process), keyed by (side, pid)."""
+    workers = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    postgres = [pid for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid) == "postgres"]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = {("workers", pid): _cpu_seconds(pid) for pid in workers}
+    used |= {("postgres", pid): _cpu_seconds(pid) for pid in postgres}
+    used["wrk", "children"] = children.ru_utime + children.ru_stime
+    return used
+
+
+def cpu_per_side(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds each side used between two readings; a process that ended in between is not counted (its last
+    moments are lost, never subtracted)."""
+    sides = {"workers": 0.0, "postgres": 0.0, "wrk": 0.0}
+    for (side, pid), seconds in after.items():
+        sides[side] += seconds - before.get((side, pid), 0.0)
+    return sides
+
+
+def _comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -210,11 +250,16 @@ def main() -> None:
         ),
         (f"{SPREAD_TEAMS} teams, 64 clients (metered)", app_base, "", str(spread_script), 64),
     ]
-    results = {}
+    results, cpu = {}, {}
     try:
         for label, url, token, script, connections in scenarios:
             wrk(url, seconds=2, connections=connections, token=token, script=script)  # warm up
+            server = bare if url.startswith(bare_base) else app
+            before = cpu_by_process(server)
             results[label] = wrk(url, seconds=args.seconds, connections=connections, token=token, script=script)
+            used = cpu_per_side(before, cpu_by_process(server))
+            requests = results[label]["rps"] * args.seconds
+            cpu[label] = {side: seconds / requests * 1e6 for side, seconds in used.items()}
         rss = worker_rss_mb(app)
     finally:
         for process in (app, bare):
@@ -229,11 +274,16 @@ def main() -> None:
         f"DB_CONN_MAX_AGE={env.get('DB_CONN_MAX_AGE', 'default (60 with DEBUG=0)')}, "
         f"cache {env.get('CACHE_URL', 'database')}\n"
     )
-    print(f"{'scenario':<38} {'req/s':>9} {'× bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(
+        f"{'scenario':<38} {'req/s':>9} {'× bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}   "
+        "CPU µs per request: workers / PostgreSQL / wrk"
+    )
     for label, result in results.items():
+        used = cpu[label]
         print(
             f"{label:<38} {result['rps']:>9.0f} {result['rps'] / bare_rps:>7.3f} {result['p50']:>8.2f} "
-            f"{result['p99']:>8.2f} {result['errors']:>8}"
+            f"{result['p99']:>8.2f} {result['errors']:>8}   {used['workers']:>6.0f} / {used['postgres']:>5.0f} / "
+            f"{used['wrk']:>4.0f}"
         )
     metered = results["odometer, live (metered)"]
     unmetered = results["odometer, test mode (not metered)"]
