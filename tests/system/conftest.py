@@ -14,6 +14,7 @@ from tests.system.stack import Stack, faketime_library, wait_until
 
 # Beat's rows say every few minutes or hours; the system tests shorten them so a moved clock is acted on at once.
 BEAT_EVERY_SECONDS = 3
+BEAT_CHANGE_TIMEOUT = 180  # seconds for beat to take the shortened schedule
 
 
 def pytest_collection_modifyitems(config, items):
@@ -97,4 +98,12 @@ def _shorten_beat_intervals(stack) -> None:
         task.save()  # through the model, so beat's change tracking sees it
     sent = "Sending due task billing: close billing periods"
     before = stack.log("beat").count(sent)  # every 5 minutes as declared: twice more means beat took the change
-    wait_until(lambda: stack.log("beat").count(sent) >= before + 2, message="beat to run on the shortened schedule")
+    # Beat notices the change at its next sync; under CI's load (SQLite's lock waits, two test processes and the
+    # whole stack on two cores) that once took more than 60 s. Wait longer, and say what beat was doing if not.
+    try:
+        wait_until(lambda: stack.log("beat").count(sent) >= before + 2, timeout=BEAT_CHANGE_TIMEOUT, message="")
+    except AssertionError:
+        tail = "\n".join(stack.log("beat").splitlines()[-40:])
+        raise AssertionError(
+            f"beat did not run on the shortened schedule within {BEAT_CHANGE_TIMEOUT}s; its log ends:\n{tail}"
+        ) from None
