@@ -2,10 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
+from dateutil.relativedelta import relativedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.periods import anchor_of, period_bounds
+from billing.periods import anchor_of, period_bounds, period_start
 
 moments = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC))
 
@@ -39,3 +40,11 @@ def test_the_period_holding_a_moment_holds_it_and_lasts_about_a_month(created, m
     assert start.day == min(anchor.day, start.day) and (start.day == anchor.day or start.day >= 28)
     assert period_bounds(anchor, end)[0] == end  # contiguous: the next period starts where this one ends
     assert period_bounds(anchor, end - timedelta(microseconds=1)) == (start, end)
+
+
+@given(moments, st.integers(min_value=-60, max_value=240))
+def test_period_start_moves_by_calendar_months_as_relativedelta_does(created, index):
+    """period_start writes out relativedelta(months=index) (the billing run calls it per team): the same moment,
+    the day capped at the month's last, for every anchor day including 29-31 and for negative indexes."""
+    anchor = anchor_of(created)
+    assert period_start(anchor, index) == anchor + relativedelta(months=index)
