@@ -8,11 +8,12 @@ not in PostgreSQL (docs/performance.md). On PostgreSQL `insert_rows` sends each 
     INSERT INTO t (id, a, b) SELECT * FROM unnest($1::bigint[], $2::integer[], $3::jsonb[])
 
 The primary keys are drawn from the table's own sequence first (one query), so each instance gets its key without
-relying on the order RETURNING gives rows back. Values of the simple types psycopg dumps as they are (integers,
-text, decimals, UUIDs, booleans, dates and aware datetimes, foreign keys) go straight into the arrays; JSON is
-serialised with the field's encoder; any other field type goes through the field's own `get_db_prep_save`, as
-`bulk_create` would. `pre_save` runs for every field (auto_now_add stamps), as in `bulk_create`. No signals are
-sent (as `bulk_create`). On other databases it is `bulk_create`.
+relying on the order RETURNING gives rows back. Fields of Django's own simple types (integers, text, decimals,
+UUIDs, booleans, dates and aware datetimes, foreign keys), with no auto_now stamp, put their attribute straight
+into the arrays: for them `pre_save` and `get_db_prep_save` hand psycopg the value unchanged. JSON is serialised
+with the field's encoder. Every other field, a subclass included (it may prepare its values its own way), goes
+through its own `pre_save` and `get_db_prep_save`, as `bulk_create` would. No signals are sent (as
+`bulk_create`). On other databases it is `bulk_create`.
 """
 
 import json
@@ -22,16 +23,28 @@ from django.db import connections, models, router
 from dashboard.prepared import prepared_cursor
 
 # Field types whose Python value PostgreSQL takes as it is (what get_db_prep_save would hand psycopg unchanged).
-_AS_IS = (
-    models.IntegerField,  # and the Big/Small/Positive variants, AutoFields included
-    models.CharField,
-    models.TextField,
-    models.BooleanField,
-    models.DateTimeField,
-    models.DateField,
-    models.DecimalField,
-    models.UUIDField,
-    models.ForeignKey,
+# Matched exactly, not with isinstance: a subclass may override how its values are prepared.
+_AS_IS = frozenset(
+    {
+        models.AutoField,
+        models.BigAutoField,
+        models.SmallAutoField,
+        models.IntegerField,
+        models.BigIntegerField,
+        models.SmallIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveBigIntegerField,
+        models.PositiveSmallIntegerField,
+        models.CharField,
+        models.TextField,
+        models.BooleanField,
+        models.DateTimeField,
+        models.DateField,
+        models.DecimalField,
+        models.UUIDField,
+        models.ForeignKey,
+        models.OneToOneField,
+    }
 )
 
 
@@ -61,13 +74,14 @@ def insert_rows(model: type[models.Model], objs: list[models.Model]) -> list[mod
 
 def _column(field, objs, connection) -> list:
     """The field's values of `objs`, as the array parameter of its column."""
+    as_is = type(field) in _AS_IS
     stamped = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-    if isinstance(field, _AS_IS) and not stamped:
+    if as_is and not stamped:
         return [getattr(obj, field.attname) for obj in objs]
     values = [field.pre_save(obj, add=True) for obj in objs]
-    if isinstance(field, _AS_IS):
+    if as_is:
         return values
-    if isinstance(field, models.JSONField):
+    if type(field) is models.JSONField:
         return [None if value is None else json.dumps(value, cls=field.encoder) for value in values]
     return [None if value is None else field.get_db_prep_save(value, connection) for value in values]
 
@@ -87,4 +101,4 @@ def _statement(model, fields, connection) -> str:
 
 def _array_type(field, connection) -> str:
     """The column's type as an array (a foreign key's is its target's); JSON travels as text and is cast."""
-    return "jsonb[]" if isinstance(field, models.JSONField) else f"{field.db_type(connection)}[]"
+    return "jsonb[]" if type(field) is models.JSONField else f"{field.db_type(connection)}[]"
