@@ -12,11 +12,12 @@ from datetime import timedelta
 import pytest
 import requests
 from django.conf import settings
+from django.db.models import Sum
 from django.test import Client
 
 from accounts.roles import Role
 from billing import contracts, grants, lifecycle, services
-from billing.models import BillingPeriod, Contract, Grant, Invoice, Payment, Subscription, UsageAlert
+from billing.models import BillingPeriod, Contract, Grant, Invoice, Payment, Subscription, UsageAlert, UsageDaily
 from tests.billing.test_payments import intents_for, store_card
 from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory, UserFactory
 from tests.system.stack import wait_until
@@ -51,6 +52,17 @@ class Fleet:
             )
             for i in range(count)
         ]
+
+    def read_free(self, count: int) -> list[requests.Response]:
+        """`count` requests to free endpoints (the user, the vehicle list): non-billable."""
+        headers = {"Authorization": f"Bearer {make_token(self.grant)}"}
+        paths = ("/v2.0/user", "/v2.0/vehicles")
+        return [requests.get(self.stack.url(paths[i % 2]), headers=headers, timeout=30) for i in range(count)]
+
+    def rollup_totals(self) -> tuple[int, int]:
+        """(billable, non-billable) requests in the team's daily rollups: what the Billing tab's chart shows."""
+        totals = UsageDaily.objects.filter(period__team=self.team).aggregate(b=Sum("billable"), n=Sum("non_billable"))
+        return totals["b"] or 0, totals["n"] or 0
 
     def dashboard(self) -> requests.Session:
         """An HTTP session signed in as the Owner (a session row, as signing in makes)."""
@@ -104,6 +116,11 @@ def test_the_billing_cycle_runs_by_itself(stack):
 
     assert [r.status_code for r in paying.read_odometers(7)] == [200] * 7
     assert [r.status_code for r in declined.read_odometers(4)] == [200] * 4
+    # Free endpoints and refused requests count as non-billable, through gunicorn's autocommit path (which commits
+    # them without waiting for the disk: docs/performance.md); billable ones as billable.
+    assert [r.status_code for r in paying.read_free(3)] == [200] * 3
+    assert alerted.rollup_totals() == (100, 1)
+    assert paying.rollup_totals() == (7, 3)
 
     # --- a contract starts at its date ---------------------------------------------------------------------
     stack.travel_to(contract.starts_at + timedelta(minutes=1))
