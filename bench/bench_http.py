@@ -66,6 +66,17 @@ for _ in range(SPREAD_TEAMS):
 print(json.dumps(seeded))
 """.replace("SPREAD_TEAMS", str(SPREAD_TEAMS))
 
+# After the run: the test-mode vehicle's non-billable count, as written to the rollups.
+NON_BILLABLE = """
+import django
+django.setup()
+from django.db.models import Sum
+from billing.models import UsageDaily
+from vehicles.models import SimulatedVehicle
+vehicle = SimulatedVehicle.objects.get(public_id="VEHICLE")
+print(UsageDaily.objects.filter(vehicle_key=vehicle.pk).aggregate(n=Sum("non_billable"))["n"] or 0)
+"""
+
 # wrk scripts: a POST with a body, and requests spread over many teams (a token and vehicle each).
 BATCH_LUA = """
 wrk.method = "POST"
@@ -126,6 +137,7 @@ def wrk(url: str, *, seconds: float, connections: int, token: str = "", script: 
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
         "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
@@ -248,13 +260,14 @@ def main() -> None:
         ),
         (f"{SPREAD_TEAMS} teams, 64 clients (metered)", app_base, "", str(spread_script), 64),
     ]
-    results, cpu = {}, {}
+    results, cpu, answered = {}, {}, {}
     try:
         for label, url, token, script, connections in scenarios:
-            wrk(url, seconds=2, connections=connections, token=token, script=script)  # warm up
+            warm_up = wrk(url, seconds=2, connections=connections, token=token, script=script)
             server = bare if url.startswith(bare_base) else app
             before = cpu_reading(server)
             results[label] = wrk(url, seconds=args.seconds, connections=connections, token=token, script=script)
+            answered[label] = warm_up["requests"] + results[label]["requests"]
             used = cpu_per_side(before, cpu_reading(server))
             requests = results[label]["rps"] * args.seconds
             cpu[label] = {side: seconds / requests * 1e6 for side, seconds in used.items()}
@@ -264,6 +277,20 @@ def main() -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
 
+    # The test-mode vehicle's requests are all non-billable: gathered in the workers, written by their threads and
+    # at their graceful stop above. wrk counts the answers it read; a few more may have been in flight at its cut.
+    written = int(
+        subprocess.run(
+            [PYTHON, "-c", NON_BILLABLE.replace("VEHICLE", test["vehicle"])],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     bare_rps = results["bare Django JSON view"]["rps"]
     workers = f"gthread workers × {args.threads} threads" if args.threads > 1 else "sync workers"
     print(
@@ -293,6 +320,12 @@ def main() -> None:
     print(f"  metered ≥ 0.85 × unmetered:   {metered['rps'] / unmetered['rps']:.3f}")
     print(f"  hot team ≥ 0.8 × spread:      {hot['rps'] / spread['rps']:.3f}")
     print(f"  metered p99 ≤ 3 × p50:        {metered['p99'] / metered['p50']:.2f}")
+    unmetered_answered = answered["odometer, test mode (not metered)"]
+    print(
+        f"  non-billable counts written:  {written} for {unmetered_answered} answers wrk read "
+        f"(requests in flight when wrk stops are answered and counted, not read: up to {args.connections} at each of "
+        "its two stops, the warm-up's and the run's)"
+    )
     print(f"\nRSS per Ignition worker (MB): {', '.join(f'{size:.0f}' for size in rss)}")
     shutil.rmtree(workdir, ignore_errors=True)
 

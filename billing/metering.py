@@ -23,11 +23,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.conf import settings
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing import alerts, lifecycle, refusals
+from billing import alerts, lifecycle, refusals, unbilled
 from billing.models import (
     ActiveVehicle,
     BillingPeriod,
@@ -247,21 +248,47 @@ def record_unbilled(
 ) -> None:
     """Count a request that costs nothing (a free endpoint, a failure, test mode) in the daily rollup.
 
-    One statement finds the team's period and upserts its rollup row; the period is opened first only when
-    there is none yet (the first request of a period). On PostgreSQL, when the statement is its own transaction,
-    it commits without waiting for the WAL flush (see _UPSERT_UNBILLED_NO_WAIT).
+    Counts are gathered in the process and written about once a second (billing/unbilled.py,
+    `UNBILLED_FLUSH_SECONDS`); inside a caller's transaction, or with the setting at 0, the count is written at
+    once, with the caller's writes.
     """
     now = now or timezone.now()
     database = connections[router.db_for_write(UsageDaily)]
+    if settings.UNBILLED_FLUSH_SECONDS > 0 and not database.in_atomic_block:
+        _unbilled.add(unbilled.Stream(team_id, application_id, vehicle_id, endpoint, now.date()), now)
+        return
+    _write_unbilled(database, team_id, application_id, vehicle_id, endpoint, now, count=1)
+
+
+def flush_unbilled() -> int:
+    """Write the non-billable counts this process has gathered now; how many requests they were."""
+    return _unbilled.flush()
+
+
+def _write_gathered(gathered: dict) -> None:
+    """The buffer's write: one upsert per rollup row, each its own transaction (none waits on another's locks)."""
+    database = connections[router.db_for_write(UsageDaily)]
+    for stream, (count, first_at) in gathered.items():
+        team, application, vehicle = stream.team_id, stream.application_id, stream.vehicle_id
+        _write_unbilled(database, team, application, vehicle, stream.endpoint, first_at, count=count)
+
+
+def _write_unbilled(database, team_id, application_id, vehicle_id, endpoint, now, *, count: int) -> None:
+    """One statement finds the team's period holding `now` and adds `count` to its rollup row; the period is
+    opened first only when there is none yet (the first request of a period). On PostgreSQL, as its own
+    transaction, it commits without waiting for the disk (see _UPSERT_UNBILLED_NO_WAIT)."""
     at = database.ops.adapt_datetimefield_value(now)
     day = database.ops.adapt_datefield_value(now.date())
-    row = [day, application_id or 0, vehicle_id or 0, endpoint]
+    row = [day, application_id or 0, vehicle_id or 0, endpoint, count]
     # Inside a caller's transaction the setting would cover the caller's writes too: those commit durably.
     no_wait = database.vendor == "postgresql" and not database.in_atomic_block
     if _upsert_daily(database, _UPSERT_UNBILLED_NO_WAIT if no_wait else _UPSERT_UNBILLED, [*row, team_id, at, at]):
         return
     period_id = lifecycle.current_period(team_id, now).pk
-    _add_daily(period_id, now.date(), application_id, vehicle_id, endpoint, non_billable=1)
+    _add_daily(period_id, now.date(), application_id, vehicle_id, endpoint, non_billable=count)
+
+
+_unbilled = unbilled.buffer_with_flush_at_exit(_write_gathered, interval=lambda: settings.UNBILLED_FLUSH_SECONDS)
 
 
 # The statements are built once; only the models' own table names are formatted in, every value is a parameter.
@@ -275,9 +302,9 @@ _UPSERT_DAILY = (
     f"ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET billable = d.billable + excluded.billable, "
     "non_billable = d.non_billable + excluded.non_billable, amount_cents = d.amount_cents + excluded.amount_cents"
 )
-# One non-billable request, into the team's period holding the moment. Parameters: day, application, vehicle,
-# endpoint, team, moment, moment.
-_UNBILLED_ROW = f"""SELECT p."id", %s, %s, %s, %s, 0, 0, 0, 1, 0 FROM "{BillingPeriod._meta.db_table}" p{{no_wait}}
+# Non-billable requests, into the team's period holding the moment. Parameters: day, application, vehicle,
+# endpoint, count, team, moment, moment.
+_UNBILLED_ROW = f"""SELECT p."id", %s, %s, %s, %s, 0, 0, 0, %s, 0 FROM "{BillingPeriod._meta.db_table}" p{{no_wait}}
                     WHERE p."team_id" = %s AND p."start" <= %s AND p."end" > %s"""  # noqa: S608
 _UPSERT_UNBILLED = _UPSERT_DAILY.format(rows=_UNBILLED_ROW.format(no_wait=""))
 # The same on PostgreSQL, as its own transaction, committed without waiting for the WAL to reach the disk

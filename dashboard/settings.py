@@ -242,6 +242,9 @@ ADMINS = [("Ops", addr) for addr in envlist("ADMINS", "")]
 # Who is emailed when an invoice is refunded or disputed in Stripe (billing.refunds); ADMINS' addresses by default.
 BILLING_STAFF_EMAILS = envlist("BILLING_STAFF_EMAILS", "") or [addr for _, addr in ADMINS]
 SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Contact sales" for Enterprise
+# Non-billable API requests (free endpoints, failures, test mode) are counted in memory and written every this
+# many seconds by each process, and when it exits (billing/unbilled.py); 0 writes each count with its request.
+UNBILLED_FLUSH_SECONDS = envint("UNBILLED_FLUSH_SECONDS", 1)
 # A period closes (and is invoiced) this long after its end, so requests in flight at the boundary finish.
 BILLING_CLOSE_GRACE_SECONDS = envint("BILLING_CLOSE_GRACE_SECONDS", 3600)
 # Dunning: days after a failed charge on which it is retried; after the last failure the team is suspended.

@@ -40,6 +40,16 @@ def _fast_password_hasher():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _unbilled_counts_written_at_once():
+    """In this process non-billable counts are written with their request (UNBILLED_FLUSH_SECONDS=0), so a test
+    reads them at once; the processes the tests start keep the default buffer (tests/billing/test_unbilled_*)."""
+    at_once = override_settings(UNBILLED_FLUSH_SECONDS=0)
+    at_once.enable()
+    yield
+    at_once.disable()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _tasks_to_a_queue_of_the_sessions_own():
     """What the tests queue in this process (emails on commit, charges) goes to a queue no worker reads, purged at
     the end: not the default queue, which a developer's `make run` worker on the same broker would run."""

@@ -93,7 +93,7 @@ def test_the_no_wait_statement_turns_the_wait_off_for_its_transaction(team_with_
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                metering._UPSERT_UNBILLED_NO_WAIT, [day, application.pk, vehicle.pk, ODOMETER, team.pk, at, at]
+                metering._UPSERT_UNBILLED_NO_WAIT, [day, application.pk, vehicle.pk, ODOMETER, 1, team.pk, at, at]
             )
             assert cursor.rowcount == 1
         assert synchronous_commit() == "off"

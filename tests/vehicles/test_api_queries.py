@@ -7,7 +7,9 @@ the token, its grant and, on /vehicles/{id}/..., the connection with its vehicle
   `ignition_reserve`, the reservation in one round trip (billing/metering.py). On SQLite, the reservation's full
   path: the period, then BEGIN, the conditional UPDATE of the period, the SELECT of its terms, the EXISTS of the
   active vehicle, the INSERT of the usage event and the rollup's upsert.
-- A request that costs nothing: that query and one upsert of the daily rollup (which finds the period itself).
+- A request that costs nothing: that query alone as production runs, the count gathered in the worker and written
+  by its thread (billing/unbilled.py); with UNBILLED_FLUSH_SECONDS=0, as the test suite runs, one upsert of the
+  daily rollup more (which finds the period itself).
 - The connection's last_request_at stamp adds one UPDATE at most once a minute.
 
 The rate limits still run, on an in-memory cache (see the in_memory_cache fixture).
@@ -16,6 +18,7 @@ The rate limits still run, on an in-memory cache (see the in_memory_cache fixtur
 import pytest
 from django.db import connection
 
+from billing import metering
 from billing.models import BillingPeriod
 from tests.vehicles.api_helpers import request
 
@@ -77,6 +80,19 @@ def test_free_endpoints(client, api, django_assert_num_queries):
         request(client, "GET", api.base + "/permissions", token=api.token)
     with django_assert_num_queries(2 + FREE):  # the connections' UPDATE
         request(client, "DELETE", api.base + "/application", token=api.token)
+
+
+def test_with_counts_gathered_in_the_worker_a_free_request_is_its_lookup_alone(
+    client, api, settings, django_assert_num_queries
+):
+    settings.UNBILLED_FLUSH_SECONDS = 3600  # buffered, as in production; the test writes, not the thread
+    try:
+        with django_assert_num_queries(1):
+            request(client, "GET", "/v2.0/user", token=api.token)
+        with django_assert_num_queries(1):
+            request(client, "GET", api.base + "/permissions", token=api.token)
+    finally:
+        assert metering.flush_unbilled() == 2
 
 
 KEY_CLAIM = 1 + TRANSACTION  # the key's INSERT, in a transaction of its own
