@@ -23,6 +23,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
@@ -55,6 +56,9 @@ def report(label: str, durations: list[float]) -> None:
 
 def main(count: int) -> None:
     setup_test_environment()
+    # Non-billable counts are gathered as in production (billing/unbilled.py) but written by this script at the end:
+    # the writer thread would hold a connection of its own to the database the script drops.
+    settings.UNBILLED_FLUSH_SECONDS = 3600
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:

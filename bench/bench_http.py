@@ -321,13 +321,17 @@ def main() -> None:
     print(f"  hot team ≥ 0.8 × spread:      {hot['rps'] / spread['rps']:.3f}")
     print(f"  metered p99 ≤ 3 × p50:        {metered['p99'] / metered['p50']:.2f}")
     unmetered_answered = answered["odometer, test mode (not metered)"]
+    counts_agree = unmetered_answered <= written <= unmetered_answered + 2 * args.connections
     print(
-        f"  non-billable counts written:  {written} for {unmetered_answered} answers wrk read "
+        f"  non-billable counts written:  {written} for {unmetered_answered} answers wrk read, "
+        f"{'agreeing' if counts_agree else 'NOT AGREEING'} "
         f"(requests in flight when wrk stops are answered and counted, not read: up to {args.connections} at each of "
         "its two stops, the warm-up's and the run's)"
     )
     print(f"\nRSS per Ignition worker (MB): {', '.join(f'{size:.0f}' for size in rss)}")
     shutil.rmtree(workdir, ignore_errors=True)
+    if not counts_agree:
+        raise SystemExit("non-billable requests were lost or counted twice: see the count above")
 
 
 if __name__ == "__main__":

@@ -254,23 +254,38 @@ def record_unbilled(
     """
     now = now or timezone.now()
     database = connections[router.db_for_write(UsageDaily)]
-    if settings.UNBILLED_FLUSH_SECONDS > 0 and not database.in_atomic_block:
+    if settings.UNBILLED_FLUSH_SECONDS > 0 and _on_its_own(database):
         _unbilled.add(unbilled.Stream(team_id, application_id, vehicle_id, endpoint, now.date()), now)
         return
     _write_unbilled(database, team_id, application_id, vehicle_id, endpoint, now, count=1)
 
 
+def _on_its_own(database) -> bool:
+    """Whether a statement here is its own transaction (autocommit, no caller's `atomic`)."""
+    return not database.in_atomic_block and database.get_autocommit()
+
+
 def flush_unbilled() -> int:
-    """Write the non-billable counts this process has gathered now; how many requests they were."""
+    """Write the non-billable counts this process has gathered now; how many requests they were. Inside a caller's
+    transaction it writes nothing (0): the counts would share the caller's fate, and its locks."""
+    if not _on_its_own(connections[router.db_for_write(UsageDaily)]):
+        return 0
     return _unbilled.flush()
 
 
 def _write_gathered(gathered: dict) -> None:
-    """The buffer's write: one upsert per rollup row, each its own transaction (none waits on another's locks)."""
+    """The buffer's write: one upsert per rollup row, each its own transaction (none waits on another's locks).
+    A stream that cannot be written (its team deleted meanwhile, a timeout) is logged and dropped; the rest go on."""
     database = connections[router.db_for_write(UsageDaily)]
+    # A second's writes may follow a database restart: check the thread's connection first, as Django's own cursors
+    # do once a request (the hot path's prepared cursors don't, to save the round trip).
+    database.close_if_health_check_failed()
     for stream, (count, first_at) in gathered.items():
         team, application, vehicle = stream.team_id, stream.application_id, stream.vehicle_id
-        _write_unbilled(database, team, application, vehicle, stream.endpoint, first_at, count=count)
+        try:
+            _write_unbilled(database, team, application, vehicle, stream.endpoint, first_at, count=count)
+        except Exception:
+            logger.exception("Could not write %d non-billable request counts of team %s; they are dropped", count, team)
 
 
 def _write_unbilled(database, team_id, application_id, vehicle_id, endpoint, now, *, count: int) -> None:
@@ -281,7 +296,7 @@ def _write_unbilled(database, team_id, application_id, vehicle_id, endpoint, now
     day = database.ops.adapt_datefield_value(now.date())
     row = [day, application_id or 0, vehicle_id or 0, endpoint, count]
     # Inside a caller's transaction the setting would cover the caller's writes too: those commit durably.
-    no_wait = database.vendor == "postgresql" and not database.in_atomic_block
+    no_wait = database.vendor == "postgresql" and _on_its_own(database)
     if _upsert_daily(database, _UPSERT_UNBILLED_NO_WAIT if no_wait else _UPSERT_UNBILLED, [*row, team_id, at, at]):
         return
     period_id = lifecycle.current_period(team_id, now).pk
@@ -309,10 +324,9 @@ _UNBILLED_ROW = f"""SELECT p."id", %s, %s, %s, %s, 0, 0, 0, %s, 0 FROM "{Billing
 _UPSERT_UNBILLED = _UPSERT_DAILY.format(rows=_UNBILLED_ROW.format(no_wait=""))
 # The same on PostgreSQL, as its own transaction, committed without waiting for the WAL to reach the disk
 # (synchronous_commit off for this transaction only: set_config's third argument). Every request of a team
-# upserts the same few rollup rows, and a durable commit holds the row's lock through the flush: the team's
-# non-billable requests queued behind one another's disk writes. A PostgreSQL crash can now lose the last
-# moments of non-billable counts (up to three wal_writer_delay, 600 ms by default); a crash of the worker loses
-# nothing, since the commit is done before the answer leaves, and billable counts always commit durably.
+# upserts the same few rollup rows, and a durable commit holds the row's lock through the flush. A PostgreSQL
+# crash can lose the counts committed in its last moments (up to three wal_writer_delay, 600 ms by default);
+# billable counts always commit durably. (The CTE runs whenever a row is written: the join needs its row.)
 _UPSERT_UNBILLED_NO_WAIT = "WITH no_wait AS (SELECT set_config('synchronous_commit', 'off', true)) " + (
     _UPSERT_DAILY.format(rows=_UNBILLED_ROW.format(no_wait=", no_wait"))
 )

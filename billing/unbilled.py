@@ -4,12 +4,14 @@ A free endpoint, a failure or a test-mode request costs nothing, but it is count
 (the Billing tab's and the usage API's non-billable figures). Writing that count on every request cost the API
 half its unmetered throughput (docs/performance.md), so `billing.metering.record_unbilled` adds it here instead,
 and a thread of the process writes what has gathered every `UNBILLED_FLUSH_SECONDS`, and once more when the
-process exits. Billable requests never come here: their count is written, durably, before the vehicle is called.
+process exits through `sys.exit` (gunicorn's workers do, on every graceful path). Billable requests never come
+here: their count is written, durably, before the vehicle is called.
 
-What this can lose: a process killed without a chance to exit (SIGKILL, the OOM killer, a gunicorn worker
-timeout) loses the counts gathered since the last write, at most `UNBILLED_FLUSH_SECONDS` of them; a write that
-fails (the database down) is logged with what it drops. It never counts a request twice: what is taken out of
-the buffer to be written is never put back.
+What this can lose: a process killed without a chance to exit (SIGKILL, the OOM killer), or one that ends with
+`os._exit` (Celery's pool children: nothing counts non-billable requests there today; a task that did would call
+`metering.flush_unbilled` itself), loses the counts gathered since the last write, at most
+`UNBILLED_FLUSH_SECONDS` of them plus a write in progress; a stream whose write fails is logged with what it
+drops. It never counts a request twice: what is taken out of the buffer to be written is never put back.
 """
 
 import atexit
@@ -50,10 +52,16 @@ class UnbilledBuffer:
 
     def __init__(self, write: Callable[[dict[Stream, Gathered]], None], interval: Callable[[], float]):
         self._write, self._interval = write, interval
+        self._reset()
+        # A fork (gunicorn --preload, Celery's pool) must not inherit counts to write twice, nor a lock held by a
+        # thread the child does not have.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()  # the counts
         self._writing = threading.Lock()  # one write at a time: the exit's waits for the thread's to finish
         self._counts: dict[Stream, list] = {}
-        self._owner_pid: int | None = None
+        self._owner_pid: int | None = None  # the process whose thread writes the counts
 
     def add(self, stream: Stream, at: datetime) -> None:
         with self._lock:
@@ -71,7 +79,7 @@ class UnbilledBuffer:
             return sum(count for count, _ in self._counts.values())
 
     def flush(self) -> int:
-        """Write what has gathered; the number of requests written (or dropped, logged, if the write failed)."""
+        """Write what has gathered (`write` logs and drops a stream it cannot write); how many requests it was."""
         with self._writing:
             with self._lock:
                 counts, self._counts = self._counts, {}
@@ -88,16 +96,20 @@ class UnbilledBuffer:
     def _start(self) -> None:
         """Called with the lock held, in a process that has no thread yet."""
         self._counts.clear()  # a fork's copy of the parent's counts
-        self._owner_pid = os.getpid()
         threading.Thread(target=self._run, name="unbilled-flush", daemon=True).start()
+        self._owner_pid = os.getpid()  # only once the thread runs: if it could not start, the next count retries
 
     def _run(self) -> None:
         while True:
-            time.sleep(self._interval() or 1)  # 0 (counts written at once) after a settings change: idle
-            self.flush()
-            # The thread has its own database connection: renew it as requests' connections are renewed.
-            for connection in connections.all(initialized_only=True):
-                connection.close_if_unusable_or_obsolete()
+            interval = self._interval()
+            time.sleep(interval if interval > 0 else 1)  # 0: counts are written at once, nothing comes here
+            try:
+                self.flush()
+                # The thread has its own database connection: renew it as requests' connections are renewed.
+                for connection in connections.all(initialized_only=True):
+                    connection.close_if_unusable_or_obsolete()
+            except Exception:  # the thread must outlive any one write: it is the only one this process has
+                logger.exception("The non-billable counts' writer failed; it goes on")
 
     def flush_at_exit(self) -> None:
         if self._owner_pid == os.getpid():
@@ -106,5 +118,5 @@ class UnbilledBuffer:
 
 def buffer_with_flush_at_exit(write, interval) -> UnbilledBuffer:
     buffer = UnbilledBuffer(write, interval)
-    atexit.register(buffer.flush_at_exit)  # gunicorn's workers and Celery's exit through sys.exit: atexit runs
+    atexit.register(buffer.flush_at_exit)  # gunicorn's workers exit through sys.exit, on every graceful path
     return buffer

@@ -7,9 +7,10 @@ gunicorn's own thread and its exit included: test_unbilled_buffer_over_http.py.
 
 import logging
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -25,11 +26,10 @@ ODOMETER, USER = "/vehicles/{id}/odometer", "/user"
 
 
 @pytest.fixture
-def buffered(settings):
-    metering.flush_unbilled()  # nothing from another test
-    settings.UNBILLED_FLUSH_SECONDS = 3600  # this process's thread never writes during a test: the test does
-    yield
-    metering.flush_unbilled()
+def buffered(settings, monkeypatch):
+    """Counts gathered as in production, in a buffer of the test's own whose thread waits an hour: the test writes."""
+    settings.UNBILLED_FLUSH_SECONDS = 1
+    monkeypatch.setattr(metering, "_unbilled", unbilled.UnbilledBuffer(metering._write_gathered, lambda: 3600))
 
 
 @pytest.fixture
@@ -68,14 +68,35 @@ def test_counts_wait_in_memory_and_are_written_once_per_row(buffered, fleet):
     assert rollups(team) == {(ODOMETER, vehicle.pk): 4, (USER, 0): 1}
 
 
-def test_a_count_gathered_before_its_periods_end_is_written_to_that_period(buffered, fleet):
+def test_counts_are_written_to_the_period_holding_their_streams_first_moment(buffered):
+    with time_machine.travel(datetime(2026, 3, 10, 12, 0, tzinfo=UTC), tick=False):
+        team = TeamFactory()
+        application = ApplicationFactory(team=team)
+        first = lifecycle.current_period(team.pk)
+    owner = make_owner()
+    early, late = make_vehicle(owner), make_vehicle(owner)
+    count(team, application, early, now=first.end - timedelta(seconds=1))
+    count(team, application, early, now=first.end - timedelta(milliseconds=500))
+    count(team, application, late, now=first.end + timedelta(seconds=1))  # the next period's (and UTC day's)
+    with time_machine.travel(first.end + timedelta(minutes=5)):  # the thread writes after the end
+        assert metering.flush_unbilled() == 3
+    second = BillingPeriod.objects.get(team=team, start=first.end)
+    assert UsageDaily.objects.get(period=first, vehicle_key=early.pk).non_billable == 2
+    assert UsageDaily.objects.get(period=second, vehicle_key=late.pk).non_billable == 1
+    assert not UsageDaily.objects.filter(period=first, vehicle_key=late.pk).exists()
+
+
+def test_a_stream_that_cannot_be_written_is_dropped_and_the_others_are_written(buffered, fleet, caplog):
     team, application, vehicle = fleet
-    first = lifecycle.current_period(team.pk)
-    count(team, application, vehicle, now=first.end - timedelta(seconds=1))
-    count(team, application, vehicle, now=first.end - timedelta(milliseconds=500))
-    metering.flush_unbilled()  # after the end, as the thread may be
-    assert BillingPeriod.objects.filter(team=team).count() == 1
-    assert UsageDaily.objects.get(period=first).non_billable == 2
+    gone = TeamFactory()
+    gone_id = gone.pk
+    gone.delete()  # between its requests and the write
+    metering.record_unbilled(team_id=gone_id, application_id=None, vehicle_id=None, endpoint=USER)
+    count(team, application, vehicle)
+    with caplog.at_level(logging.ERROR, logger="billing.metering"):
+        assert metering.flush_unbilled() == 2
+    assert f"Could not write 1 non-billable request counts of team {gone_id}" in caplog.text
+    assert rollups(team) == {(ODOMETER, vehicle.pk): 1}
 
 
 def test_inside_a_callers_transaction_the_count_is_written_with_it(buffered, fleet):

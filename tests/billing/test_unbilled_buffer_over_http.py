@@ -39,16 +39,22 @@ def gunicorn(flush_seconds: int, log: Path):
         "UNBILLED_FLUSH_SECONDS": str(flush_seconds),
     }
     command = [str(GUNICORN), "dashboard.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
-    with open(log, "w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    with open(log, "w") as output:  # a process group of its own: stopping it stops the workers too
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         assert wait_for(lambda: port_answers(port) or process.poll() is not None, timeout=60), log.read_text()
         assert process.poll() is None, log.read_text()
         yield process, f"http://127.0.0.1:{port}"
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+            process.terminate()  # graceful: the workers write their counts before the test's database goes
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
 
 
 @pytest.fixture
