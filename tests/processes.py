@@ -1,7 +1,12 @@
 """Helpers for tests that start other processes (a Celery worker, localstripe, the system stack)."""
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -43,3 +48,39 @@ def wait_for(condition, *, timeout: float, interval: float = 0.2):
             return result
         time.sleep(interval)
     return False
+
+
+@contextmanager
+def gunicorn(log: Path, *, workers: int = 2, **env):
+    """Ignition under a real gunicorn on the test database (a test that uses it commits: transaction=True), with
+    `env` added to its environment. Yields the master process and the base URL. Stopped gracefully at the end (its
+    workers write what they gathered), in its own process group so that nothing outlives the test."""
+    from django.conf import settings
+    from django.db import connection
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "DATABASE_URL": database_url_for_subprocess(connection.settings_dict),
+        "CACHE_URL": settings.CACHE_URL,
+        **env,
+    }
+    command = [str(Path(sys.executable).parent / "gunicorn"), "dashboard.wsgi", "--workers", str(workers)]
+    command += ["--bind", f"127.0.0.1:{port}"]
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        assert wait_for(lambda: port_answers(port) or process.poll() is not None, timeout=60), log.read_text()
+        assert process.poll() is None, log.read_text()
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)

@@ -6,13 +6,14 @@ it is written as SQL once, at import, from the models' own table and column name
 longer compiling it than PostgreSQL spends answering it. Values go through the converters the ORM itself applies
 to each column, so it answers the same Python values on PostgreSQL and SQLite.
 
-Nothing is cached: a revoked token, grant or connection is refused by the very next request.
+Nothing is cached: a revoked token, grant or connection is refused by the very next request. A connection the
+server dropped is replaced once, here, as the request's first statement (the hot path skips Django's health check).
 """
 
 import uuid
 from dataclasses import dataclass
 
-from django.db import connections, router
+from django.db import OperationalError, connections, router
 from django.utils import timezone
 
 from accounts.credentials import hash_secret
@@ -109,6 +110,12 @@ def _converted(row, connection) -> list:
     return values
 
 
+def _fetch(connection, params: list):
+    with prepared_cursor(connection.alias) as cursor:
+        cursor.execute(_SQL, params)
+        return cursor.fetchone()
+
+
 def lookup(token: str, vehicle_id: uuid.UUID | None = None) -> Lookup:
     """The access `token` carries and, if `vehicle_id` is given, its grant's live connection to that vehicle."""
     if not token:
@@ -117,10 +124,16 @@ def lookup(token: str, vehicle_id: uuid.UUID | None = None) -> Lookup:
     public_id = (
         SimulatedVehicle._meta.get_field("public_id").get_db_prep_value(vehicle_id, connection) if vehicle_id else None
     )
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with prepared_cursor(connection.alias) as cursor:
-        cursor.execute(_SQL, [public_id, hash_secret(token), now])
-        row = cursor.fetchone()
+    params = [public_id, hash_secret(token), connection.ops.adapt_datetimefield_value(timezone.now())]
+    try:
+        row = _fetch(connection, params)
+    except OperationalError:
+        # The request's first statement, on a persistent connection sent without Django's health check (it would
+        # cost a round trip): if the server dropped the connection (a restart, a failover), once more on a new one.
+        if connection.in_atomic_block or connection.is_usable():
+            raise
+        connection.close()
+        row = _fetch(connection, params)
     if row is None:
         return Lookup(access=None)
     values = _converted(row, connection)
