@@ -46,8 +46,8 @@ class Gathered(NamedTuple):
 class UnbilledBuffer:
     """The counts of one process, and the thread that writes them with `write(gathered)` every `interval` seconds.
 
-    The thread starts with the first count in the process (after gunicorn or Celery forked it: a fork's copy of
-    its parent's counts is dropped, the parent writes them).
+    The thread starts with the first count in the process, so after gunicorn or Celery forked it; a fork drops its
+    copy of the parent's counts (the parent writes them).
     """
 
     def __init__(self, write: Callable[[dict[Stream, Gathered]], None], interval: Callable[[], float]):
@@ -94,8 +94,7 @@ class UnbilledBuffer:
             return total
 
     def _start(self) -> None:
-        """Called with the lock held, in a process that has no thread yet."""
-        self._counts.clear()  # a fork's copy of the parent's counts
+        """Called with the lock held, in a process that has no thread yet (a fork's counts were reset at the fork)."""
         threading.Thread(target=self._run, name="unbilled-flush", daemon=True).start()
         self._owner_pid = os.getpid()  # only once the thread runs: if it could not start, the next count retries
 
