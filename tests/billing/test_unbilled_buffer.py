@@ -17,12 +17,13 @@ from django.utils import timezone
 
 from billing import lifecycle, metering, unbilled
 from billing.models import BillingPeriod, UsageDaily
+from tests.billing.usage import ODOMETER
 from tests.factories import ApplicationFactory, TeamFactory
 from tests.vehicles.api_helpers import make_owner, make_vehicle
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the writes are the buffer's own transactions
 
-ODOMETER, USER = "/vehicles/{id}/odometer", "/user"
+USER = "/user"
 
 
 @pytest.fixture

@@ -14,13 +14,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing import metering
-from billing.models import UsageDaily
+from tests.billing.usage import ODOMETER, non_billable_requests
 from tests.factories import ApplicationFactory, TeamFactory
 from tests.vehicles.api_helpers import make_owner, make_vehicle
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-ODOMETER = "/vehicles/{id}/odometer"
 
 
 def synchronous_commit() -> str:
@@ -51,16 +49,12 @@ def count_unbilled(team, application, vehicle):
     metering.record_unbilled(team_id=team.pk, application_id=application.pk, vehicle_id=vehicle.pk, endpoint=ODOMETER)
 
 
-def non_billable(team) -> int:
-    return sum(UsageDaily.objects.filter(period__team=team).values_list("non_billable", flat=True))
-
-
 def test_in_autocommit_the_count_lands_without_waiting_and_the_setting_ends_with_it(team_with_vehicle, durable):
     team, application, vehicle = team_with_vehicle
     with CaptureQueriesContext(connection) as queries:
         count_unbilled(team, application, vehicle)
         count_unbilled(team, application, vehicle)
-    assert non_billable(team) == 3
+    assert non_billable_requests(team) == 3
     assert len(queries) == 2  # one statement a count
     assert all("set_config('synchronous_commit', 'off', true)" in query["sql"] for query in queries)
     # The same persistent connection serves the next request, which may be billable: it commits durably.
@@ -88,7 +82,7 @@ def test_inside_a_callers_transaction_the_count_commits_with_it_durably(team_wit
         count_unbilled(team, application, vehicle)
         # set_config(..., true) would last to the end of this transaction and cover the caller's writes too.
         assert synchronous_commit() == durable
-    assert non_billable(team) == 2
+    assert non_billable_requests(team) == 2
 
 
 def test_the_no_wait_statement_turns_the_wait_off_for_its_transaction(team_with_vehicle, durable):
@@ -106,4 +100,4 @@ def test_the_no_wait_statement_turns_the_wait_off_for_its_transaction(team_with_
         assert synchronous_commit() == "off"
         transaction.set_rollback(True)
     assert synchronous_commit() == durable
-    assert non_billable(team) == 1
+    assert non_billable_requests(team) == 1

@@ -1,6 +1,9 @@
-"""Producing billable usage in tests, counted by metering exactly as the API counts it."""
+"""Producing usage in tests, counted by metering exactly as the API counts it, and reading it back."""
+
+from django.db.models import Sum
 
 from billing import metering
+from billing.models import UsageDaily
 from tests.factories import ApplicationFactory
 from tests.vehicles.api_helpers import make_owner, make_vehicle
 
@@ -20,3 +23,8 @@ def count_billable_requests(team, count: int, *, vehicle=None):
             endpoint=ODOMETER,
         )
     return vehicle
+
+
+def non_billable_requests(team) -> int:
+    """The team's non-billable requests, as its daily rollups hold them (what the Billing tab shows)."""
+    return UsageDaily.objects.filter(period__team=team).aggregate(n=Sum("non_billable"))["n"] or 0
