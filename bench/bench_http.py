@@ -3,11 +3,12 @@
 It creates its own PostgreSQL database (dropped and created again each run), migrates it with manage.py, seeds
 one team with a live and a test-mode vehicle plus 100 teams with a vehicle each, then serves Ignition
 (`dashboard.wsgi`, production settings: DEBUG off, rate limits off so only the request and metering are measured)
-and `bench/bare_app.py` (one view, no middleware, the same JSON) under the same gunicorn, and drives each scenario
-with wrk for `--seconds` after a warm-up. It prints req/s, p50 and p99 per scenario, the CPU one request costs in
-the server's workers, in wrk and in everything else (PostgreSQL above all; from /proc: on a machine where they
-share the cores, this says where the time goes), the ratios the performance targets are stated in, and the
-resident memory of each Ignition worker.
+and `bench/bare_app.py` (one view, no middleware, the same JSON) under the same gunicorn, with
+`bench/reference_app.py` (the least a metered request costs: the token lookup and the count in one durable
+statement), and drives each scenario with wrk for `--seconds` after a warm-up. It prints req/s, p50 and p99 per
+scenario, the CPU one request costs in the server's workers, in wrk and in everything else (PostgreSQL above all;
+from /proc: on a machine where they share the cores, this says where the time goes), the ratios the performance
+targets are stated in, and the resident memory of each Ignition worker.
 
 The machine is shared and noisy: compare the ratios of one run, not absolute figures across runs.
 
@@ -38,6 +39,7 @@ PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/ignition_bench_http"
 SPREAD_TEAMS = 100
+REFERENCE = "reference: lookup + count, 1 statement"
 
 SEED = """
 import json
@@ -220,13 +222,17 @@ def main() -> None:
     batch_script = workdir / "batch.lua"
     batch_script.write_text(BATCH_LUA)
 
-    app_port, bare_port = free_port(), free_port()
+    app_port, bare_port, reference_port = free_port(), free_port(), free_port()
     app = start_gunicorn("dashboard.wsgi", app_port, args.workers, env, workdir / "app.log", args.threads)
     bare = start_gunicorn(
         "bench.bare_app:application", bare_port, args.workers, env, workdir / "bare.log", args.threads
     )
+    reference = start_gunicorn(
+        "bench.reference_app:application", reference_port, args.workers, env, workdir / "reference.log", args.threads
+    )
     live, test = seeded["live"], seeded["test"]
     app_base, bare_base = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
+    reference_base = f"http://127.0.0.1:{reference_port}"
     scenarios = [
         ("bare Django JSON view", f"{bare_base}/v2.0/vehicles/x/odometer", "", "", args.connections),
         (
@@ -239,6 +245,13 @@ def main() -> None:
         (
             "odometer, live (metered)",
             f"{app_base}/v2.0/vehicles/{live['vehicle']}/odometer",
+            live["token"],
+            "",
+            args.connections,
+        ),
+        (
+            REFERENCE,  # after the metered scenario, which opened the live team's period
+            f"{reference_base}/v2.0/vehicles/{live['vehicle']}/odometer",
             live["token"],
             "",
             args.connections,
@@ -264,7 +277,7 @@ def main() -> None:
     try:
         for label, url, token, script, connections in scenarios:
             warm_up = wrk(url, seconds=2, connections=connections, token=token, script=script)
-            server = bare if url.startswith(bare_base) else app
+            server = bare if url.startswith(bare_base) else reference if url.startswith(reference_base) else app
             before = cpu_reading(server)
             results[label] = wrk(url, seconds=args.seconds, connections=connections, token=token, script=script)
             answered[label] = warm_up["requests"] + results[label]["requests"]
@@ -273,7 +286,7 @@ def main() -> None:
             cpu[label] = {side: seconds / requests * 1e6 for side, seconds in used.items()}
         rss = worker_rss_mb(app)
     finally:
-        for process in (app, bare):
+        for process in (app, bare, reference):
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
 
@@ -315,7 +328,12 @@ def main() -> None:
     hot = results["one hot team, 64 clients (metered)"]
     spread = results[f"{SPREAD_TEAMS} teams, 64 clients (metered)"]
     print("\ntargets (issue 14):")
+    reference_rps = results[REFERENCE]["rps"]
     print(f"  metered ≥ 0.30 × bare:        {metered['rps'] / bare_rps:.3f}")
+    print(
+        f"    (the reference, the least a metered request costs here: {reference_rps / bare_rps:.3f} × bare; "
+        f"metered = {metered['rps'] / reference_rps:.3f} × the reference)"
+    )
     print(f"  unmetered ≥ 0.40 × bare:      {unmetered['rps'] / bare_rps:.3f}")
     print(f"  metered ≥ 0.85 × unmetered:   {metered['rps'] / unmetered['rps']:.3f}")
     print(f"  hot team ≥ 0.8 × spread:      {hot['rps'] / spread['rps']:.3f}")

@@ -121,10 +121,15 @@ class ActiveVehicle(models.Model):
 
 
 class UsageEvent(models.Model):
-    """One counted billable request. `request_id` is unique, so a retried request counts once."""
+    """One counted billable request. `request_id` is unique, so a retried request counts once.
 
-    request_id = models.CharField(max_length=100, unique=True)
-    period = models.ForeignKey(BillingPeriod, on_delete=models.PROTECT, related_name="usage_events")
+    Every billable request inserts one, so the table keeps only the indexes something reads: the unique request id
+    (a constraint, not `unique=True`, which on PostgreSQL adds a second index for LIKE that nothing uses), and
+    (period, vehicle), which also serves every lookup by period alone.
+    """
+
+    request_id = models.CharField(max_length=100)
+    period = models.ForeignKey(BillingPeriod, on_delete=models.PROTECT, related_name="usage_events", db_index=False)
     application = models.ForeignKey(Application, null=True, on_delete=models.SET_NULL, related_name="+")
     vehicle = models.ForeignKey("vehicles.SimulatedVehicle", on_delete=models.PROTECT, related_name="+")
     endpoint = models.CharField(max_length=64)
@@ -133,6 +138,7 @@ class UsageEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["period", "vehicle"], name="usage_event_period_vehicle")]
+        constraints = [models.UniqueConstraint(fields=["request_id"], name="usage_event_unique_request_id")]
 
 
 class UsageDaily(models.Model):
