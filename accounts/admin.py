@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import Application, AuditEvent, Invitation, Membership, RedirectURI, Team, User
+from dashboard.admin_actions import ReadOnlyAdmin
 
 
 @admin.register(User)
@@ -66,18 +67,9 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Append-only: staff read it, nobody edits it."""
 
     list_display = ["created_at", "team", "actor", "action", "target"]
     list_filter = ["action"]
     search_fields = ["team__name", "actor__email", "target"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

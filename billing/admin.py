@@ -21,18 +21,7 @@ from billing.models import (
     StripeEvent,
     Subscription,
 )
-from dashboard.admin_actions import apply_to_each, confirmation_page
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from dashboard.admin_actions import ReadOnlyAdmin, apply_to_each, confirmation_page
 
 
 @admin.register(Plan)

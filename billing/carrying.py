@@ -32,6 +32,7 @@ class CarriedLine:
     amount_cents: int
     kind: str = CARRIED_LINE
     quantity: int = 1
+    family: str = ""  # no requests behind it in this period
 
     @property
     def unit_price_cents(self) -> Decimal:

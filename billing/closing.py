@@ -147,6 +147,7 @@ def _lines(invoice: Invoice, lines: list) -> list[InvoiceLine]:
             position=position,
             kind=line.kind,
             description=line.description,
+            family=line.family,
             quantity=line.quantity,
             unit_price_cents=line.unit_price_cents,
             amount_cents=line.amount_cents,

@@ -9,13 +9,15 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from accounts.audit import record_audit
 from accounts.decorators import team_member_required
 from accounts.roles import Perm
 from billing import carrying, selectors
-from billing.forms import BillingDetailsForm, last_day
+from billing.forms import BillingDetailsForm, last_day, period_key
 from billing.invoice_pdf import line_unit_price, render_invoice_pdf
 from billing.models import BillingDetails, Invoice
 
@@ -37,10 +39,14 @@ def invoice_detail(request, invoice_id):
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     lines = list(invoice.lines.all())
+    requests_url = f"{reverse('log_list')}?period={period_key(invoice.period)}&billable=yes"
     for line in lines:
         line.unit_price_text = line_unit_price(line)  # fractions of a cent shown, as on the PDF
+        line.requests_url = _requests_behind(line, requests_url)
     context = {
         "invoice": invoice,
+        "requests_url": requests_url,
+        "log_retention_days": settings.REQUEST_LOG_RETENTION_DAYS,
         "period_last_day": last_day(invoice.period),
         "lines": lines,
         "details": team_billing_details(request.team),
@@ -48,6 +54,17 @@ def invoice_detail(request, invoice_id):
         "minimum_charge_cents": carrying.minimum_charge_cents(),
     }
     return render(request, "billing/invoice.html", context)
+
+
+def _requests_behind(line, period_requests_url: str) -> str | None:
+    """The Logs tab's list of the requests an invoice line counts: a per-request line's family at its price, a
+    contract's usage lines all of the period's billable requests; None for minimums, credits and carried amounts."""
+    if line.kind != "usage":
+        return None
+    price = line.unit_price_cents
+    if line.family and price == price.to_integral_value():
+        return f"{period_requests_url}&{urlencode({'family': line.family, 'price': int(price)})}"
+    return period_requests_url
 
 
 @team_member_required(Perm.MANAGE_BILLING)

@@ -426,6 +426,9 @@ class InvoiceLine(models.Model):
     position = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=16)  # usage, minimum, credit
     description = models.CharField(max_length=200)
+    # A per-request usage line's endpoint family (billing.rating.ENDPOINT_FAMILIES): with the period and the unit
+    # price, it names the requests behind the line (the Logs tab). Empty on other lines, and on lines issued before.
+    family = models.CharField(max_length=64, blank=True, default="")
     quantity = models.PositiveBigIntegerField()
     unit_price_cents = models.DecimalField(max_digits=14, decimal_places=4)
     amount_cents = models.BigIntegerField()

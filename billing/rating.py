@@ -97,6 +97,7 @@ class InvoiceLine:
     quantity: int
     unit_price_cents: Decimal
     amount_cents: int  # negative only for credits
+    family: str = ""  # a per-request usage line's endpoint family: the requests behind it can be listed
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def current_tier(contract: Contract, used: int) -> int:
 
 def _prefixed(line: InvoiceLine, label: str) -> InvoiceLine:
     return InvoiceLine(
-        line.kind, f"{label}: {line.description}", line.quantity, line.unit_price_cents, line.amount_cents
+        line.kind, f"{label}: {line.description}", line.quantity, line.unit_price_cents, line.amount_cents, line.family
     )
 
 
@@ -179,7 +180,7 @@ def _per_request(usage: Sequence[UsageLine]) -> list[InvoiceLine]:
             key = (line.family, Decimal(line.unit_price_cents))
             merged[key] = merged.get(key, 0) + line.quantity
     return [
-        InvoiceLine("usage", f"{family} requests", quantity, price, cents(quantity, price))
+        InvoiceLine("usage", f"{family} requests", quantity, price, cents(quantity, price), family)
         for (family, price), quantity in sorted(merged.items(), key=lambda item: (item[0][0], item[0][1]))
     ]
 

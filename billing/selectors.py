@@ -290,11 +290,14 @@ def usage_by_endpoint(period: BillingPeriod) -> list[dict]:
 
 
 def usage_by_application(period: BillingPeriod) -> list[dict]:
-    """Per application, named (a deleted application shows as such)."""
+    """Per application, named, with its client id (a deleted application shows as such, with none)."""
     rows = _breakdown(period, "application_key")
-    names = dict(Application.objects.filter(pk__in=[r["application_key"] for r in rows]).values_list("pk", "name"))
+    applications = Application.objects.filter(pk__in=[r["application_key"] for r in rows]).values_list(
+        "pk", "name", "client_id"
+    )
+    found = {pk: (name, client_id) for pk, name, client_id in applications}
     for row in rows:
-        row["name"] = names.get(row["application_key"], "Deleted application")
+        row["name"], row["client_id"] = found.get(row["application_key"], ("Deleted application", None))
     return rows
 
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -125,6 +126,8 @@ def _period_context(period_state: state.BillingState) -> dict:
         "chart": chart,
         "has_usage": has_usage,
         "csv_url": f"{USAGE_CSV_URL}?period={period_key(period)}",
+        # The Logs tab, narrowed to this period: each figure below links to the requests behind it.
+        "logs_query": f"{reverse('log_list')}?period={period_key(period)}",
     }
     if has_usage:  # a new team's empty state needs none of these
         for name, rows in [

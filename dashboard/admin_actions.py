@@ -1,8 +1,22 @@
 """Shared steps of the admin's actions that go through a service one object at a time: the confirmation page
-(with the form the action needs, e.g. a reason) and applying the change to each selected object."""
+(with the form the action needs, e.g. a reason) and applying the change to each selected object; and the base of
+the admin pages that only show a record."""
 
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record staff read and nobody edits here (an audit trail, a log): no add, change or delete."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def confirmation_page(

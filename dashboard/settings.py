@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "support",
     "sales",
     "vehicles",
+    "requestlog",
     "notifications",
 ]
 
@@ -245,6 +246,10 @@ SALES_EMAIL = os.environ.get("SALES_EMAIL", "sales@ignition.localhost")  # "Cont
 # Non-billable API requests (free endpoints, failures, test mode) are counted in memory and written every this
 # many seconds by each process, and when it exits (billing/unbilled.py); 0 writes each count with its request.
 UNBILLED_FLUSH_SECONDS = envint("UNBILLED_FLUSH_SECONDS", 1)
+# The Logs tab's request log: rows are gathered in memory and written every this many seconds by each process, and
+# when it exits (requestlog/buffer.py; 0 writes each with its request), and kept this many days (a beat task purges).
+REQUEST_LOG_FLUSH_SECONDS = envint("REQUEST_LOG_FLUSH_SECONDS", 1)
+REQUEST_LOG_RETENTION_DAYS = envint("REQUEST_LOG_RETENTION_DAYS", 30)
 # A period closes (and is invoiced) this long after its end, so requests in flight at the boundary finish.
 BILLING_CLOSE_GRACE_SECONDS = envint("BILLING_CLOSE_GRACE_SECONDS", 3600)
 # Dunning: days after a failed charge on which it is retried; after the last failure the team is suspended.
@@ -391,6 +396,7 @@ CELERY_BEAT_SCHEDULE = {
         ("vehicles: purge idempotency keys", "vehicles.tasks.purge_idempotency_keys", 3600),
         ("vehicles: purge unused test-mode owners", "vehicles.tasks.purge_unused_test_owners", 24 * 3600),
         ("notifications: sweep the email outbox", "notifications.tasks.sweep_outbox", 60),
+        ("requestlog: purge expired requests", "requestlog.tasks.purge_expired_requests", 3600),
     )
 }
 

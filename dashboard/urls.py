@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("vehicles.urls")),
+    path("", include("requestlog.urls")),
     path("", include("vehicles.connect.urls")),
     path("", include("vehicles.api.urls")),  # /v2.0/... Smartcar-compatible API
     path("", include("billing.urls")),

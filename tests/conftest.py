@@ -41,12 +41,25 @@ def _fast_password_hasher():
 
 @pytest.fixture(scope="session", autouse=True)
 def _unbilled_counts_written_at_once():
-    """In this process non-billable counts are written with their request (UNBILLED_FLUSH_SECONDS=0), so a test
-    reads them at once; the processes the tests start keep the default buffer (tests/billing/test_unbilled_*)."""
-    at_once = override_settings(UNBILLED_FLUSH_SECONDS=0)
+    """In this process non-billable counts and request log rows are written with their request
+    (UNBILLED_FLUSH_SECONDS=0, REQUEST_LOG_FLUSH_SECONDS=0), so a test reads them at once; the processes the tests
+    start keep the default buffers (tests/billing/test_unbilled_*, tests/requestlog/)."""
+    at_once = override_settings(UNBILLED_FLUSH_SECONDS=0, REQUEST_LOG_FLUSH_SECONDS=0)
     at_once.enable()
     yield
     at_once.disable()
+
+
+@pytest.fixture
+def request_log_gathered(settings, monkeypatch):
+    """Request log rows gathered as in production (no statement on the request path), in a buffer of the test's own
+    whose thread waits an hour: the test writes them with requestlog.services.flush(), or they are dropped."""
+    from requestlog import buffer, services
+
+    settings.REQUEST_LOG_FLUSH_SECONDS = 1
+    gathered = buffer.RequestLogBuffer(buffer.write_rows, lambda: 3600)
+    monkeypatch.setattr(services, "_buffer", gathered)
+    return gathered
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -158,3 +158,27 @@ def test_the_demo_team_has_three_weeks_of_real_usage_and_connected_vehicles_once
     assert (period.end - period.start).days >= 28 and UsageDaily.objects.filter(period=period).dates("day", "day")
     assert UsageDaily.objects.filter(period=period).values("day").distinct().count() >= 15
     assert Connection.objects.filter(application__client_id=demo.DEMO_CLIENT_ID, revoked_at__isnull=True).count() == 2
+
+
+def test_the_demo_teams_logs_tab_shows_its_requests_with_two_refusals_once(client):
+    from django.db.models import Sum
+
+    from billing.models import UsageDaily, UsageEvent
+    from requestlog.models import ApiRequest
+
+    team = Team.objects.get(name=demo.DEMO_TEAM, memberships__user__email=demo.DEMO_EMAIL)
+    log = ApiRequest.objects.filter(team=team)
+    billable = UsageEvent.objects.filter(period__team=team).count()
+    free = UsageDaily.objects.filter(period__team=team).aggregate(n=Sum("non_billable"))["n"]
+    assert log.filter(billable=True, status=200).count() == billable > 0
+    assert log.filter(billable=False, status=200).count() == free > 0
+    assert sorted(log.filter(status__gte=400).values_list("status", "error_code")) == [(403, ""), (429, "VEHICLE")]
+    seed()
+    assert log.count() == billable + free + 2  # reseeding adds nothing
+    owner = Membership.objects.get(team=team, user__email=demo.DEMO_EMAIL)
+    client.force_login(owner.user)
+    session = client.session
+    session["current_team_id"] = team.pk
+    session.save()
+    page = client.get(reverse("log_list"))
+    assert page.status_code == 200 and len(page.context["rows"]) == 50  # a full first page

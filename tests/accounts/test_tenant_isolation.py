@@ -25,6 +25,7 @@ from accounts.models import (
 from accounts.roles import Role
 from billing import lifecycle
 from billing.models import Invoice
+from requestlog import services as requestlog
 from support import services as support
 from tests.conftest import login_as
 from tests.factories import MembershipFactory, UserFactory
@@ -53,6 +54,7 @@ KNOWN_KWARGS = {
     "token_id",
     "invoice_id",  # the invoice's public UUID
     "ticket_id",
+    "request_id",  # a logged API request's SC-Request-Id
 }
 # A sanity check on the walk itself: it must reach at least these.
 EXPECTED_AMONG_WALKED = {
@@ -73,6 +75,7 @@ EXPECTED_AMONG_WALKED = {
     "billing_invoice",
     "billing_invoice_pdf",
     "support_ticket",
+    "log_detail",
 }
 MISSING = {
     "membership_id": 987654,
@@ -83,6 +86,7 @@ MISSING = {
     "token_id": 987654,
     "invoice_id": uuid.uuid4(),
     "ticket_id": 987654,
+    "request_id": str(uuid.uuid4()),
 }
 # Everything any form might want, so that an unscoped view would act rather than stop at validation.
 POST_DATA = {
@@ -146,6 +150,7 @@ def team_b(other_team):
             "token_id": token.pk,
             "invoice_id": issue_an_invoice(other_team).public_id,
             "ticket_id": support.open_ticket(owner, "email", "Rival's secret", "Our roadmap").pk,
+            "request_id": log_a_request(other_team, application, connection),
         },
         "other_redirect_uri": two,
     }
@@ -174,8 +179,27 @@ def team_a(team, owner, make_member):
             "token_id": token.pk,
             "invoice_id": issue_an_invoice(team).public_id,
             "ticket_id": support.open_ticket(owner_membership, "email", "Acme question", "Hello").pk,
+            "request_id": log_a_request(team, application, connection),
         },
     }
+
+
+def log_a_request(team, application: Application, connection: Connection) -> str:
+    """A request of the team's in its request log (the Logs tab's detail page is /logs/<its SC-Request-Id>/)."""
+    request_id = str(uuid.uuid4())
+    requestlog.record(
+        team_id=team.pk,
+        occurred_at=timezone.now(),
+        request_id=request_id,
+        application_id=application.pk,
+        vehicle_id=connection.vehicle_id,
+        method="GET",
+        endpoint="/vehicles/{id}/odometer",
+        path=f"/v2.0/vehicles/{connection.vehicle.public_id}/odometer",
+        status=200,
+        price_cents=15,
+    )
+    return request_id
 
 
 def connect_a_vehicle(application: Application, label: str) -> Connection:

@@ -128,7 +128,7 @@ def test_a_failed_write_is_logged_and_never_counted_twice(caplog):
     stream = unbilled.Stream(1, 2, 3, ODOMETER, timezone.now().date())
     buffer.add(stream, timezone.now())
     buffer.add(stream, timezone.now())
-    with caplog.at_level(logging.ERROR, logger="billing.unbilled"):
+    with caplog.at_level(logging.ERROR, logger="dashboard.buffers"):
         assert buffer.flush() == 2
     assert "Could not write 2 non-billable request counts" in caplog.text
     assert buffer.pending() == 0

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from accounts.roles import Role
 from billing import lifecycle
 from tests.billing.test_card_page import setup_intent_count
+from tests.e2e import browser
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stripe_settings")]
@@ -26,11 +27,7 @@ def owner(live_server):
 
 
 def sign_in(page: Page) -> None:
-    page.goto("/accounts/login/")
-    page.locator('input[name="login"]').fill(EMAIL)
-    page.locator('input[name="password"]').fill(PASSWORD)
-    page.locator('form:has(input[name="password"]) [type="submit"]').click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    browser.sign_in(page, EMAIL)
 
 
 def reauthenticate(page: Page) -> None:

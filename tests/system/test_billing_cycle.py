@@ -12,12 +12,13 @@ from datetime import timedelta
 import pytest
 import requests
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.test import Client
 
 from accounts.roles import Role
 from billing import contracts, grants, lifecycle, services
 from billing.models import BillingPeriod, Contract, Grant, Invoice, Payment, Subscription, UsageAlert, UsageDaily
+from requestlog.models import ApiRequest
 from tests.billing.test_payments import intents_for, store_card
 from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory, UserFactory
 from tests.system.stack import wait_until
@@ -63,6 +64,11 @@ class Fleet:
         """(billable, non-billable) requests in the team's daily rollups: what the Billing tab's chart shows."""
         totals = UsageDaily.objects.filter(period__team=self.team).aggregate(b=Sum("billable"), n=Sum("non_billable"))
         return totals["b"] or 0, totals["n"] or 0
+
+    def logged(self) -> dict[tuple[int, bool], int]:
+        """The team's request log: how many requests per (status, billable)."""
+        rows = ApiRequest.objects.filter(team=self.team).values_list("status", "billable").annotate(n=Count("id"))
+        return {(status, billable): n for status, billable, n in rows}
 
     def dashboard(self) -> requests.Session:
         """An HTTP session signed in as the Owner (a session row, as signing in makes)."""
@@ -121,6 +127,9 @@ def test_the_billing_cycle_runs_by_itself(stack):
     assert [r.status_code for r in paying.read_free(3)] == [200] * 3
     wait_until(lambda: alerted.rollup_totals() == (100, 1), timeout=15, message="the refused request's count")
     wait_until(lambda: paying.rollup_totals() == (7, 3), timeout=15, message="the free requests' counts")
+    # Every request is in the team's request log (the Logs tab), written by the same workers about once a second.
+    wait_until(lambda: alerted.logged() == {(200, True): 100, (430, False): 1}, timeout=15, message="the log")
+    wait_until(lambda: paying.logged() == {(200, True): 7, (200, False): 3}, timeout=15, message="the log")
 
     # --- a contract starts at its date ---------------------------------------------------------------------
     stack.travel_to(contract.starts_at + timedelta(minutes=1))
@@ -190,6 +199,12 @@ def test_the_billing_cycle_runs_by_itself(stack):
     assert Subscription.objects.get(team=declined.team).status == Subscription.Status.ACTIVE
     assert [r.status_code for r in declined.read_odometers(1)] == [200]
     assert [i.status for i in intents_for(overdue)].count("succeeded") == 1
+
+    # --- the request log keeps REQUEST_LOG_RETENTION_DAYS: beat purged the first requests once past it ---------
+    assert stack.clock.now() - start > timedelta(days=settings.REQUEST_LOG_RETENTION_DAYS)
+    wait_until(lambda: not alerted.logged(), message="the request log's purge")
+    # The declined team's four first requests went with them; its two since the dunning are kept.
+    wait_until(lambda: declined.logged() == {(430, False): 1, (200, True): 1}, message="the recent requests kept")
 
     # --- and nothing went wrong on the way -----------------------------------------------------------------
     for process in ("worker", "beat"):

@@ -11,6 +11,8 @@ the token, its grant and, on /vehicles/{id}/..., the connection with its vehicle
   by its thread (billing/unbilled.py); with UNBILLED_FLUSH_SECONDS=0, as the test suite runs, one upsert of the
   daily rollup more (which finds the period itself).
 - The connection's last_request_at stamp adds one UPDATE at most once a minute.
+- The request log's row (the Logs tab) is gathered in the worker and written by its thread (requestlog/buffer.py):
+  no statement on the request path. These tests gather it the same way (the request_log_gathered fixture).
 
 The rate limits still run, on an in-memory cache (see the in_memory_cache fixture).
 """
@@ -22,7 +24,10 @@ from billing import metering, unbilled
 from billing.models import BillingPeriod
 from tests.vehicles.api_helpers import request
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_cache")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("in_memory_cache", "request_log_gathered"),
+]
 ALL_READS = ["/", "/vin", "/odometer", "/location", "/security", "/fuel", "/battery", "/battery/capacity", "/charge",
              "/charge/limit", "/tires/pressure", "/engine/oil"]  # fmt: skip
 ON_POSTGRES = connection.vendor == "postgresql"

@@ -106,7 +106,7 @@ def test_the_simulated_failure_switch_answers_its_envelope(client, car):
 
 
 @pytest.mark.parametrize("path", list(KEYS))
-@pytest.mark.usefixtures("in_memory_cache")
+@pytest.mark.usefixtures("in_memory_cache", "request_log_gathered")
 def test_reads_stay_within_the_query_budget(client, car, path, django_assert_max_num_queries):
     vehicle, token, base = car
     first = request(client, "GET", base + path, token=token)  # stamps last_request_at, opens the period
@@ -116,7 +116,7 @@ def test_reads_stay_within_the_query_budget(client, car, path, django_assert_max
         request(client, "GET", base + path, token=token)
 
 
-@pytest.mark.usefixtures("in_memory_cache")
+@pytest.mark.usefixtures("in_memory_cache", "request_log_gathered")
 def test_actions_stay_within_the_query_budget(client, car, django_assert_max_num_queries):
     vehicle, token, base = car
     request(client, "POST", base + "/security", token=token, body={"action": "UNLOCK"})
@@ -124,7 +124,7 @@ def test_actions_stay_within_the_query_budget(client, car, django_assert_max_num
         request(client, "POST", base + "/security", token=token, body={"action": "LOCK"})
 
 
-@pytest.mark.usefixtures("in_memory_cache")
+@pytest.mark.usefixtures("in_memory_cache", "request_log_gathered")
 def test_a_batch_stays_within_the_query_budget(client, car, django_assert_max_num_queries):
     vehicle, token, base = car
     body = {"requests": [{"path": path} for path in KEYS]}

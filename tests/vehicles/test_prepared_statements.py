@@ -6,7 +6,11 @@ from django.db import connection
 from tests.vehicles.api_helpers import request
 
 # Outside a test transaction, as production runs: no savepoint around the reservation.
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_cache")]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("in_memory_cache", "request_log_gathered"),  # the log's rows: gathered, as in production
+]
 
 
 def prepared_statements() -> list[str]:

@@ -8,6 +8,7 @@ answers SERVER:INTERNAL, and the metering hook is called exactly once.
 import json
 import logging
 import math
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,8 +18,10 @@ from functools import wraps
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from requestlog import services as requestlog
 from vehicles.api import idempotency, metering_hook
 from vehicles.errors import ApiError, error_response
 
@@ -42,8 +45,11 @@ class ApiCall:
     test_mode: bool = False  # a test-mode owner's vehicles are never metered
     idempotency_key: str | None = None
     idempotency_record: object | None = None  # the claimed IdempotentRequest, completed when answered
-    counted: set[str] = field(default_factory=set)  # ids of requests a reservation counted as billable
+    counted: dict[str, int] = field(default_factory=dict)  # metering id of each request counted billable: its price
     connection: object | None = None  # the grant's live connection to the path's vehicle, found with the token
+    error: ApiError | None = None  # what the request answered, if it failed
+    started_at: datetime = field(default_factory=timezone.now)
+    started: float = field(default_factory=time.perf_counter)
 
     def authenticated(self, *, team_id: int, application_id: int, test_mode: bool = False) -> None:
         self.team_id, self.application_id, self.test_mode = team_id, application_id, test_mode
@@ -73,19 +79,55 @@ class ApiCall:
             metering_hook.release(reservation)
             raise
         if reservation.counted:
-            self.counted.add(metering_id)
+            self.counted[metering_id] = reservation.unit_price_cents
 
-    def record(self, outcome: int, *, request_id=None, endpoint=None, counted=None) -> None:
+    def record(
+        self,
+        status: int,
+        *,
+        path: str,
+        request_id: str | None = None,
+        metering_id: str | None = None,
+        endpoint: str | None = None,
+        error: ApiError | None = None,
+    ) -> None:
+        """Report one answered request (a batch: each item, with its own ids) to metering and to the request log."""
         endpoint = endpoint or self.endpoint
+        request_id = request_id or self.request_id
+        price = self.counted.get(metering_id or self.metering_id())
         metering_hook.record_request(
-            request_id=request_id or self.request_id,
+            request_id=request_id,
             team_id=self.team_id,
             application_id=self.application_id,
             vehicle_id=self.vehicle_id,
             endpoint=endpoint,
             billable=metering_hook.classify(endpoint, self.method),
-            outcome=outcome,
-            counted=bool(self.counted) if counted is None else counted,
+            outcome=status,
+            counted=price is not None,
+        )
+        self.log(status, path=path, request_id=request_id, endpoint=endpoint, error=error, price_cents=price)
+
+    def log(self, status: int, *, path: str, request_id=None, endpoint=None, error=None, price_cents=None) -> None:
+        """Add the request (or a batch's item) to the team's request log (the dashboard's Logs tab)."""
+        if self.team_id is None:
+            return  # an unauthenticated request belongs to no team
+        request_id = request_id or self.request_id
+        error = error or self.error
+        requestlog.record(
+            team_id=self.team_id,
+            occurred_at=self.started_at,
+            request_id=request_id,
+            batch_request_id=self.request_id if request_id != self.request_id else "",
+            application_id=self.application_id,
+            vehicle_id=self.vehicle_id,
+            method=self.method,
+            endpoint=endpoint or self.endpoint,
+            path=path,
+            status=status,
+            error_type=error.type if error else None,
+            error_code=error.code if error else None,
+            price_cents=price_cents,
+            duration_ms=round((time.perf_counter() - self.started) * 1000),
         )
 
 
@@ -118,9 +160,8 @@ def as_api_error(exc: Exception, request_id: str) -> ApiError:
     return ApiError("SERVER", "INTERNAL")
 
 
-def envelope_for(exc: Exception, request_id: str) -> JsonResponse:
-    """The Smartcar error response for an exception raised while answering."""
-    error = as_api_error(exc, request_id)
+def envelope_for(error: ApiError, request_id: str) -> JsonResponse:
+    """The Smartcar error response for an error raised while answering (as_api_error)."""
     return error_response(
         error.type,
         error.code,
@@ -145,18 +186,21 @@ def api_view(view):
         except idempotency.Replay as replay:  # answered before under this Idempotency-Key
             response = replay.response()
         except Exception as exc:  # the safety net: nothing leaves as Django's HTML
-            response = envelope_for(exc, call.request_id)
+            call.error = as_api_error(exc, call.request_id)
+            response = envelope_for(call.error, call.request_id)
         response["SC-Request-Id"] = call.request_id
         if call.idempotency_record is not None:
             try:
                 idempotency.complete(call.idempotency_record, response)
             except Exception:
                 logger.exception("Could not store the answer to request %s for its Idempotency-Key", call.request_id)
-        if not call.reported:
-            try:
-                call.record(response.status_code)
-            except Exception:
-                logger.exception("Metering hook failed for request %s", call.request_id)
+        try:
+            if call.reported:  # a batch: its items reported themselves; the batch itself is only logged
+                call.log(response.status_code, path=request.path)
+            else:
+                call.record(response.status_code, path=request.path)
+        except Exception:
+            logger.exception("Metering hook failed for request %s", call.request_id)
         return response
 
     return wrapper

@@ -222,10 +222,13 @@ def _batch_paths(body: dict) -> list[str]:
     return [item["path"].split("?", 1)[0].strip().strip("/") for item in requests]
 
 
-def _batch_item(call: ApiCall, provider, access: Access, connection: Connection, path: str, system: str, index: int):
+def _batch_item(
+    call: ApiCall, provider, access: Access, connection: Connection, path: str, system: str, index: int, batch_path: str
+):
     """One sub-request answered as {path, code, headers, body}, metered on its own; errors carry the full envelope."""
     read = READS.get(path)
     request_id = str(uuid.uuid5(uuid.UUID(call.request_id), str(index)))
+    error = None
     try:
         if read is None:
             raise ApiError("RESOURCE_NOT_FOUND", "PATH")
@@ -241,8 +244,14 @@ def _batch_item(call: ApiCall, provider, access: Access, connection: Connection,
             headers["Retry-After"] = str(error.retry_after)
     headers["SC-Request-Id"] = request_id
     item = {"path": f"/{path}", "code": code, "headers": {k.lower(): v for k, v in headers.items()}, "body": body}
-    counted = call.metering_id(sub_request=index) in call.counted
-    call.record(code, request_id=request_id, endpoint=read.endpoint if read else "unknown", counted=counted)
+    call.record(
+        code,
+        path=f"{batch_path.removesuffix('/batch')}/{path}",
+        request_id=request_id,
+        metering_id=call.metering_id(sub_request=index),
+        endpoint=read.endpoint if read else "unknown",
+        error=error,
+    )
     return item
 
 
@@ -258,7 +267,9 @@ def batch(request, call, vehicle_id):
     provider = provider_for(connection.vehicle)
     system = unit_system(request)
     call.reported = True  # from here on, each sub-request reports itself
-    responses = [_batch_item(call, provider, access, connection, path, system, i) for i, path in enumerate(paths)]
+    responses = [
+        _batch_item(call, provider, access, connection, path, system, i, request.path) for i, path in enumerate(paths)
+    ]
     if any(item["code"] == 200 for item in responses):
         _touch(connection)
     return _json({"responses": responses})

@@ -5,13 +5,15 @@ from django.core.management.base import BaseCommand
 from accounts.demo import DEMO_CLIENT_ID, seed_demo
 from accounts.models import Application, Team, User
 from billing.demo import seed_demo_usage, seed_enterprise_demo
+from requestlog.demo import seed_demo_log
 from vehicles.demo import connect_demo_vehicles, seed_demo_owner
 
 
 class Command(BaseCommand):
     help = (
         "Create (or repair) the demo developer, staff user, application, simulated driver with connected vehicles, "
-        "three weeks of usage, and an Enterprise team on an invoice-paid contract with an issued invoice. Idempotent."
+        "three weeks of usage and its request log, and an Enterprise team on an invoice-paid contract with an "
+        "issued invoice. Idempotent."
     )
 
     def add_arguments(self, parser):
@@ -24,6 +26,7 @@ class Command(BaseCommand):
         application = Application.objects.get(client_id=DEMO_CLIENT_ID)
         vehicle_ids = connect_demo_vehicles(application=application)
         seed_demo_usage(team=team, application=application, vehicle_ids=vehicle_ids)
+        seed_demo_log(team=team, application=application)
         enterprise = seed_enterprise_demo(
             user=User.objects.get(email=developer.email), actor=User.objects.get(email=developer.staff_email)
         )
