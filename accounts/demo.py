@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 
 from accounts.applications import issue_client_secret, set_management_token
 from accounts.audit import record_audit
@@ -18,7 +19,15 @@ DEMO_STAFF_EMAIL = "staff@ignition.localhost"
 DEMO_STAFF_PASSWORD = "ignition-demo-staff"
 DEMO_TEAM = "Demo Motors"
 DEMO_APPLICATION = "Demo fleet app"
-DEMO_REDIRECT_URI = "http://localhost:8000/callback"
+# Earlier demos registered this, which lands on nothing; reseeding replaces it with Ignition's callback page.
+FORMER_DEMO_REDIRECT_URI = "http://localhost:8000/callback"
+
+
+def demo_redirect_uri() -> str:
+    """Ignition's own callback page (the Connect tester's, vehicles/connect/tester.py), on SITE_ROOT."""
+    return settings.SITE_ROOT.rstrip("/") + reverse("connect_test_callback")
+
+
 # Fixed demo credentials so scripts (and the SDK examples) can use them across re-seeds.
 DEMO_CLIENT_ID = "7b1e5f0a-4a57-4d0e-9d8b-1d3a5c9e2f10"
 DEMO_CLIENT_SECRET = "sk_demo_not_secret_0f4c2b7e9a1d"
@@ -73,11 +82,15 @@ def seed_demo() -> DemoCredentials:
         application=application, token_hash=hash_secret(DEMO_MANAGEMENT_TOKEN)
     ).exists():
         set_management_token(application, DEMO_MANAGEMENT_TOKEN)
+    redirect_uri = demo_redirect_uri()
+    application.redirect_uris.filter(uri=FORMER_DEMO_REDIRECT_URI).delete()
     RedirectURI.objects.get_or_create(
         application=application,
-        uri=DEMO_REDIRECT_URI,
+        uri=redirect_uri,
         defaults={"is_default": not application.redirect_uris.filter(is_default=True).exists()},
     )
+    if not application.redirect_uris.filter(is_default=True).exists():  # the former one was the default
+        application.redirect_uris.filter(uri=redirect_uri).update(is_default=True)
     return DemoCredentials(
         email=DEMO_EMAIL,
         password=DEMO_PASSWORD,
@@ -85,7 +98,7 @@ def seed_demo() -> DemoCredentials:
         client_id=str(application.client_id),
         client_secret=DEMO_CLIENT_SECRET,
         management_token=DEMO_MANAGEMENT_TOKEN,
-        redirect_uri=DEMO_REDIRECT_URI,
+        redirect_uri=redirect_uri,
         login_url=f"{settings.SITE_ROOT}/accounts/login/",
         staff_email=DEMO_STAFF_EMAIL,
         staff_password=DEMO_STAFF_PASSWORD,

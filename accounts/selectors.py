@@ -3,6 +3,7 @@
 import uuid
 
 from django.db.models import Count, Q
+from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -22,6 +23,24 @@ def memberships_for_user(user: User):
 
 def membership_for(user: User, team_id) -> Membership | None:
     return Membership.objects.filter(user=user, team_id=team_id).select_related("team").first()
+
+
+def invitations_waiting_for(user: User):
+    """Pending invitations to teams the user is not in yet, sent to one of the user's verified addresses (a new
+    sign-up who was invited before having an account is told on the Overview)."""
+    from allauth.account.models import EmailAddress
+
+    addresses = [
+        e.lower() for e in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    ]
+    return (
+        Invitation.objects.filter(status=Invitation.Status.PENDING, expires_at__gt=timezone.now())
+        .annotate(lowered=Lower("email"))
+        .filter(lowered__in=addresses)
+        .exclude(team__memberships__user=user)
+        .select_related("team", "invited_by")
+        .order_by("created_at")
+    )
 
 
 def team_members(team: Team):

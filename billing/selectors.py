@@ -40,6 +40,15 @@ def team_periods(team: Team):
     return BillingPeriod.objects.filter(team=team).select_related("plan").order_by("-start")
 
 
+def team_has_chosen_a_plan(team: Team) -> bool:
+    """Whether the team has moved off Free or scheduled a plan change at least once (the Overview's "Getting
+    started" step), without creating anything (a new team may have no subscription yet)."""
+    chose = BillingEvent.objects.filter(
+        team=team, kind__in=[BillingEvent.Kind.PLAN_CHANGED, BillingEvent.Kind.PLAN_CHANGE_SCHEDULED]
+    )
+    return chose.exists() or Subscription.objects.filter(team=team).exclude(plan__code=Plan.FREE).exists()
+
+
 def period_starting(team: Team, start: date) -> BillingPeriod | None:
     """The team's period that starts on `start` (UTC date), or None."""
     return team_periods(team).filter(start__date=start).first()

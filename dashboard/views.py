@@ -7,7 +7,9 @@ from django.views.decorators.cache import never_cache
 from accounts import selectors
 from accounts.decorators import team_member_required
 from accounts.roles import Perm, role_can
+from billing import selectors as billing_selectors
 from billing.selectors import accrued_cents, current_state
+from vehicles import selectors as vehicle_selectors
 
 
 def home(request):
@@ -25,6 +27,9 @@ def overview(request):
         "application_count": selectors.team_applications(team).count(),
         "member_count": selectors.team_members(team).count(),
         "has_redirect_uri": selectors.team_has_redirect_uri(team),
+        "has_called_api": vehicle_selectors.team_has_called_the_api(team),
+        "invitations_waiting": list(selectors.invitations_waiting_for(request.user)),
+        "has_chosen_plan": billing_selectors.team_has_chosen_a_plan(team),
         "audit_events": selectors.recent_audit_events(team, limit=8)
         if role_can(request.membership.role, Perm.VIEW_AUDIT_LOG)
         else None,

@@ -14,6 +14,12 @@ def team_connections(team):
     )
 
 
+def team_has_called_the_api(team) -> bool:
+    """Whether an application of the team has connected a vehicle and read or acted on it through the API (the
+    Overview's "Getting started" step)."""
+    return Connection.objects.filter(application__team=team, last_request_at__isnull=False).exists()
+
+
 def get_team_connection(team, connection_id: int) -> Connection:
     return get_object_or_404(team_connections(team), pk=connection_id)
 

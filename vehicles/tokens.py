@@ -16,7 +16,15 @@ from django.utils import timezone
 from accounts.credentials import hash_secret
 from accounts.models import Application
 from vehicles.connections import revoke_connections
-from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, RefreshToken, SimulatedOwner
+from vehicles.models import (
+    AccessToken,
+    AuthorizationCode,
+    Connection,
+    Grant,
+    RefreshToken,
+    SimulatedOwner,
+    SimulatedVehicle,
+)
 
 CODE_TTL = timedelta(minutes=10)
 ACCESS_TTL = timedelta(hours=2)
@@ -108,11 +116,33 @@ def _redeem(authorization: AuthorizationCode, now) -> TokenPair:
     )
     authorization.used_at, authorization.grant = now, grant
     authorization.save(update_fields=["used_at", "grant"])
-    vehicles = authorization.vehicles.all()
-    Connection.objects.bulk_create(
-        Connection(grant=grant, application_id=authorization.application_id, vehicle=v) for v in vehicles
-    )
+    _connect(grant, list(authorization.vehicles.values_list("pk", flat=True)))
     return _issue_pair(grant)
+
+
+def _connect(grant: Grant, vehicle_ids: list[int]) -> None:
+    """One live connection per vehicle and application, as Smartcar keeps: Connect run again for a vehicle already
+    connected moves that connection to the new grant (its new permissions and tokens; the old tokens no longer reach
+    the vehicle), keeping its history (connected since, last request). Other vehicles get a new connection. The
+    vehicles' rows are locked first, so two exchanges for the same vehicle at once take turns."""
+    list(SimulatedVehicle.objects.select_for_update().filter(pk__in=vehicle_ids).order_by("pk").values_list("pk"))
+    live = Connection.objects.filter(
+        application_id=grant.application_id, vehicle_id__in=vehicle_ids, revoked_at__isnull=True
+    )
+    kept, extra = {}, []
+    for pk, vehicle_id in live.order_by("vehicle_id", "-connected_at", "-id").values_list("pk", "vehicle_id"):
+        if vehicle_id in kept:
+            extra.append(pk)
+        else:
+            kept[vehicle_id] = pk
+    if extra:  # a second live row a Connect before this rule left: the newest one stays
+        revoke_connections(Connection.objects.filter(pk__in=extra))
+    Connection.objects.filter(pk__in=kept.values()).update(grant=grant)
+    Connection.objects.bulk_create(
+        Connection(grant=grant, application_id=grant.application_id, vehicle_id=vehicle_id)
+        for vehicle_id in vehicle_ids
+        if vehicle_id not in kept
+    )
 
 
 def revoke_grant(grant_id: int | None) -> None:

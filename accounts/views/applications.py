@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import applications, selectors
 from accounts.applications import NewCredentials, can_edit_application
@@ -24,9 +24,11 @@ def application_list(request, create_form=None, status=200):
     return render(request, "accounts/application_list.html", context, status=status)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @team_member_required(Perm.CREATE_APPLICATIONS)
 def application_create(request):
+    if request.method == "GET":  # a reload after a form error lands here: the list holds the form
+        return redirect("application_list")
     form = ApplicationNameForm(request.POST)
     if not form.is_valid():
         return application_list(request, create_form=form, status=400)
@@ -137,7 +139,8 @@ def redirect_uri_add(request, application):
             form.add_error("uri", error.messages if isinstance(error, ValidationError) else str(error))
         else:
             messages.success(request, "Redirect URI added.")
-            return redirect("application_detail", client_id=application.client_id)
+            back_to = "connect_tester" if request.POST.get("return_to") == "connect_tester" else "application_detail"
+            return redirect(back_to, client_id=application.client_id)
     return application_detail(request, application.client_id, forms={"redirect": form}, status=400)
 
 

@@ -13,7 +13,7 @@ from accounts.exceptions import TeamRuleError
 from accounts.forms import InviteForm, RoleForm, TeamNameForm, roles_grantable_by
 from accounts.middleware import SESSION_TEAM_KEY
 from accounts.models import Invitation, Membership
-from accounts.roles import Perm, role_can
+from accounts.roles import Perm, Role, role_can
 
 AUDIT_PAGE_SIZE = 50
 
@@ -21,8 +21,11 @@ AUDIT_PAGE_SIZE = 50
 @team_member_required()
 def team_page(request, invite_form=None, rename_form=None, status=200):
     membership = request.membership
+    members = list(selectors.team_members(request.team))
     context = {
-        "members": selectors.team_members(request.team),
+        "members": members,
+        # The last Owner cannot leave (accounts.teams refuses it): the page says so instead of offering it.
+        "only_owner": membership.role == Role.OWNER and sum(m.role == Role.OWNER for m in members) == 1,
         "invitations": selectors.pending_invitations(request.team),
         "invite_form": invite_form or InviteForm(actor_role=membership.role),
         "rename_form": rename_form or TeamNameForm(initial={"name": request.team.name}),

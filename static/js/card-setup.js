@@ -16,6 +16,50 @@
   var card = stripe.elements().create("card");
   var clientSecret = null;
   card.mount("#card-element");
+  var fillExpiry = acceptExpiryAsTyped();
+
+  /* localstripe's stand-in for Stripe.js (`make run`, the tests) mounts plain inputs: a month, and a year to which it
+   * adds "20" (so "2030" became "202030" and a Bad request), jumping the focus as digits arrive. There, one "Expiry"
+   * field takes the date as people type or paste it ("12/30", "12 / 2030", "1230") and fills the stand-in's two,
+   * which are hidden, once it is typed (on change, and before submitting: filling them as each digit arrives would
+   * set off the stand-in's focus jumps mid-date). Real Stripe.js has its own expiry field: none of this applies. */
+  function acceptExpiryAsTyped() {
+    var element = document.getElementById("card-element");
+    var month = element.querySelector('input[placeholder="exp_month"]');
+    var year = element.querySelector('input[placeholder="exp_year"]');
+    if (!month || !year) {
+      return function () {
+        return true;
+      };
+    }
+    var expiry = document.createElement("input");
+    expiry.type = "text";
+    expiry.inputMode = "numeric";
+    expiry.autocomplete = "cc-exp";
+    expiry.placeholder = "MM / YY";
+    expiry.setAttribute("aria-label", "Expiry (MM / YY)");
+    expiry.size = 7;
+    month.parentNode.insertBefore(expiry, month);
+    month.hidden = true;
+    year.hidden = true;
+
+    function set(input, value) {
+      input.value = value;
+      input.dispatchEvent(new Event("input")); // the stand-in reads its fields on input
+    }
+    function fill() {
+      var parts = /^\s*(\d{1,2})\s*\/?\s*(?:20)?(\d{2})\s*$/.exec(expiry.value);
+      if (!parts && /^\s*\d{4}\s*$/.test(expiry.value)) {
+        parts = [null, expiry.value.trim().slice(0, 2), expiry.value.trim().slice(2)]; // "1230"
+      }
+      var valid = Boolean(parts) && Number(parts[1]) >= 1 && Number(parts[1]) <= 12;
+      set(month, valid ? (parts[1].length === 1 ? "0" + parts[1] : parts[1]) : "");
+      set(year, valid ? parts[2] : "");
+      return valid;
+    }
+    expiry.addEventListener("change", fill);
+    return fill;
+  }
 
   function showError(message) {
     errors.textContent = message || "The card could not be saved. Try again or use another card.";
@@ -56,6 +100,10 @@
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    if (!fillExpiry()) {
+      showError("Enter the card's expiry as MM / YY, for example 12/30.");
+      return;
+    }
     errors.hidden = true;
     errors.textContent = "";
     button.disabled = true;

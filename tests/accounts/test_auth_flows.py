@@ -325,3 +325,29 @@ def test_it_answers_429_after_too_many_login_posts_from_one_ip(client):
     response = log_in(client, "nobody@example.com", "whatever-123")
 
     assert response.status_code == 429
+
+
+def test_allauths_emails_name_the_product_and_link_to_the_site_root(client, send_queued_emails, settings):
+    """Not "Hello from testserver!" (or 127.0.0.1:8000): SITE_NAME, and links on SITE_ROOT whatever host was asked."""
+    settings.SITE_ROOT = "https://ignition.example"
+    sign_up(client)
+    send_queued_emails()
+    (message,) = mail.outbox
+    assert "Hello from Ignition!" in message.body and "testserver" not in message.body
+    links = re.findall(r"https?://[^\s\"'<>]+", message.body)
+    assert any(link.startswith("https://ignition.example/accounts/confirm-email/") for link in links), message.body
+
+
+def test_a_new_sign_up_invited_before_is_told_on_the_overview(client, send_queued_emails):
+    from accounts import teams
+    from tests.factories import MembershipFactory
+
+    inviter = MembershipFactory(role=Role.OWNER)
+    teams.invite_member(actor=inviter, email="NewDev@example.com", role=Role.EDITOR)
+    sign_up(client)
+    send_queued_emails()
+    confirm = link_in([m for m in mail.outbox if m.to == ["newdev@example.com"]][-1], "/accounts/confirm-email/")
+    client.post(confirm)
+    log_in(client, "newdev@example.com", NEW_PASSWORD)
+    html = client.get(reverse("overview")).content.decode()
+    assert f"invited you to join {inviter.team.name}" in html and "as Editor" in html

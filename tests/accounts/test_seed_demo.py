@@ -39,7 +39,7 @@ def test_it_is_idempotent(client):
     ]
     application = Application.objects.get(team=team)
     assert (application.team, application.name) == (team, demo.DEMO_APPLICATION)
-    assert list(RedirectURI.objects.values_list("uri", "is_default")) == [(demo.DEMO_REDIRECT_URI, True)]
+    assert list(RedirectURI.objects.values_list("uri", "is_default")) == [(demo.demo_redirect_uri(), True)]
     assert ClientSecret.objects.count() == 1
     assert ManagementToken.objects.count() == 1
     assert EmailAddress.objects.get(user=user).verified is True
@@ -62,7 +62,7 @@ def test_its_json_output_carries_the_demo_credentials(seeded_demo):
     assert credentials["developer"]["password"] == demo.DEMO_PASSWORD
     assert credentials["application"]["client_id"] == str(Application.objects.get(team__name=demo.DEMO_TEAM).client_id)
     assert credentials["application"]["client_secret"]
-    assert credentials["application"]["redirect_uri"] == demo.DEMO_REDIRECT_URI
+    assert credentials["application"]["redirect_uri"] == demo.demo_redirect_uri()
     assert credentials["login_url"].endswith(reverse("account_login"))
     assert credentials["staff"] == {"email": demo.DEMO_STAFF_EMAIL, "password": demo.DEMO_STAFF_PASSWORD}
     assert credentials["owner"] == {

@@ -117,3 +117,27 @@ def test_the_checklist_sees_a_redirect_uri_on_any_application_not_just_the_first
     RedirectURI.objects.create(application=apps[-1], uri="https://example.com/cb", is_default=True)
     html = owner_client.get(reverse("overview")).content.decode()
     assert html.count('class="done"') == 2
+
+
+def test_the_checklist_ticks_the_first_api_call_and_the_first_plan_choice(owner_client, team, owner):
+    from billing import services
+    from billing.models import Plan
+    from tests.vehicles.api_helpers import make_grant, make_owner, make_token, make_vehicle, request
+
+    def done() -> list[str]:
+        html = owner_client.get(reverse("overview")).content.decode()
+        checklist = html[html.index('class="checklist"') : html.index("</ol>")]
+        return [item.split("</li>")[0] for item in checklist.split('<li class="done">')[1:]]
+
+    application = ApplicationFactory(team=team)
+    driver = make_owner()
+    vehicle = make_vehicle(driver)
+    token = make_token(make_grant(application, driver, [vehicle]))
+    assert not any("call the vehicle API" in item for item in done())  # connected, not called yet
+    assert request(Client(), "GET", f"/v2.0/vehicles/{vehicle.public_id}/odometer", token=token).status_code == 200
+    assert any("call the vehicle API" in item for item in done())
+    assert not any("choose a plan" in item for item in done())
+    Plan.objects.filter(code=Plan.PAY_AS_YOU_GO).update(requires_card=False)  # no card needed for this test
+    membership = owner.memberships.get(team=team)
+    services.switch_plan(actor=membership, plan_code=Plan.PAY_AS_YOU_GO)
+    assert any("choose a plan" in item for item in done())

@@ -1,7 +1,8 @@
 """An Owner adds a card and upgrades to Pay-as-you-go in a real browser (Chromium), with localstripe's Stripe.js.
 
 localstripe's fake Stripe.js mounts plain text inputs (placeholders number, exp_month, exp_year,
-cvc, postal_code) in the card element and confirms the SetupIntent against localstripe itself;
+cvc, postal_code) in the card element and confirms the SetupIntent against localstripe itself (card-setup.js puts
+one "MM / YY" expiry field in place of its month and year);
 the page then posts only the SetupIntent's id and the server stores the card.
 """
 
@@ -38,11 +39,10 @@ def reauthenticate(page: Page) -> None:
     page.wait_for_url(lambda url: "/accounts/reauthenticate/" not in url)
 
 
-def type_card(page: Page, number: str) -> None:
+def type_card(page: Page, number: str, expiry: str = "12/30") -> None:
     card = page.locator("#card-element")
     card.get_by_placeholder("number").press_sequentially(number)
-    card.get_by_placeholder("exp_month").press_sequentially("12")
-    card.get_by_placeholder("exp_year").press_sequentially("30")
+    card.get_by_label("Expiry (MM / YY)").press_sequentially(expiry)
     card.get_by_placeholder("cvc").press_sequentially("123")
     card.get_by_placeholder("postal_code").press_sequentially("10001")
 
@@ -56,7 +56,7 @@ def test_an_owner_adds_a_card_and_upgrades_to_pay_as_you_go(page: Page, owner):
     page.get_by_role("link", name="Add a card to upgrade").click()
     reauthenticate(page)
     expect(page).to_have_url(re.compile(r"/billing/card/\?next=upgrade$"))
-    expect(page.locator("#card-element input")).to_have_count(5)  # Stripe.js mounted its card element
+    expect(page.locator("#card-element input:visible")).to_have_count(4)  # number, expiry, CVC, postal code
     assert setup_intent_count() == intents_before  # made when the form is submitted, not for viewing the page
 
     # A declined card: Stripe's message in the page, and nothing stored.
@@ -88,7 +88,7 @@ def test_a_declined_card_then_a_good_one_in_the_same_form_uses_one_setup_intent(
     sign_in(page)
     page.goto("/billing/card/")
     reauthenticate(page)
-    expect(page.locator("#card-element input")).to_have_count(5)
+    expect(page.locator("#card-element input:visible")).to_have_count(4)
     before = setup_intent_count()
 
     type_card(page, "4000000000000002")
@@ -100,3 +100,28 @@ def test_a_declined_card_then_a_good_one_in_the_same_form_uses_one_setup_intent(
     expect(page).to_have_url(re.compile(r"/billing/$"))
     expect(page.locator("main")).to_contain_text("Visa •••• 4242 is now your card.")
     assert setup_intent_count() == before + 1
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("12/2031", (12, 2031)), ("7 / 32", (7, 2032)), ("0933", (9, 2033))])
+def test_the_expiry_is_taken_as_people_type_it(page: Page, owner, typed, stored):
+    """localstripe's stand-in took "2030" as the year 202030 (a Bad request); the form reads "MM / YY" as typed."""
+    sign_in(page)
+    page.goto("/billing/card/")
+    reauthenticate(page)
+    type_card(page, "4242424242424242", expiry=typed)
+    page.get_by_role("button", name="Save card").click()
+    expect(page).to_have_url(re.compile(r"/billing/$"))
+    subscription = lifecycle.subscription_for(owner.team_id)
+    subscription.refresh_from_db()
+    assert (subscription.card_exp_month, subscription.card_exp_year) == stored
+
+
+def test_an_expiry_that_is_not_a_date_is_refused_in_the_form(page: Page, owner):
+    sign_in(page)
+    page.goto("/billing/card/")
+    reauthenticate(page)
+    before = setup_intent_count()
+    type_card(page, "4242424242424242", expiry="13/30")
+    page.get_by_role("button", name="Save card").click()
+    expect(page.get_by_role("alert")).to_contain_text("Enter the card's expiry as MM / YY")
+    assert setup_intent_count() == before  # nothing asked of Stripe

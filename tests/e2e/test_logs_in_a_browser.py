@@ -1,21 +1,18 @@
 """The Logs tab in a real browser (Chromium): an Owner whose application called the API over HTTP finds the
 requests, narrows them to the failures, opens one, and follows it back to the vehicle's other requests."""
 
-import os
-
 import pytest
 import requests
 from playwright.sync_api import Page, expect
 
 from accounts.roles import Role
-from tests.e2e.browser import sign_in
+from tests.e2e.browser import screenshot, sign_in
 from tests.factories import ApplicationFactory, MembershipFactory, UserFactory
 from tests.vehicles.api_helpers import make_grant, make_owner, make_token, make_vehicle
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "logs-owner@example.com"
-SCREENSHOTS = os.environ.get("SCREENSHOT_DIR")  # set it to keep the pages as PNGs (for a review)
 
 
 @pytest.fixture
@@ -38,11 +35,6 @@ def calls(live_server):
     return {name: answer.headers["SC-Request-Id"] for name, answer in answers.items()} | {"vehicle": vehicle}
 
 
-def shot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
-
-
 def test_an_owner_finds_filters_and_opens_a_request(page: Page, calls):
     sign_in(page, EMAIL)
     page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Logs").click()
@@ -51,7 +43,7 @@ def test_an_owner_finds_filters_and_opens_a_request(page: Page, calls):
     expect(table.locator("tr")).to_have_count(3)
     expect(table.locator("tr").first.get_by_role("link", name=f"Request {calls['refused']}")).to_be_visible()
     expect(page.get_by_role("link", name="Logs")).to_have_attribute("aria-current", "page")
-    shot(page, "logs-list")
+    screenshot(page, "logs-list")
 
     page.get_by_label("Status").select_option("4")
     page.get_by_role("button", name="Filter").click()
@@ -64,7 +56,7 @@ def test_an_owner_finds_filters_and_opens_a_request(page: Page, calls):
     expect(page.locator("#request-id")).to_have_text(calls["refused"])
     expect(page.locator("main")).to_contain_text("failed requests are never billed")
     expect(page.locator("#error-description")).to_contain_text("REAUTHENTICATE")  # what to do about it
-    shot(page, "logs-detail")
+    screenshot(page, "logs-detail")
 
     page.goto("/logs/")
     page.get_by_label("SC-Request-Id").fill(calls["odometer"])

@@ -41,7 +41,7 @@ def _verification_link(message, live_server_url: str) -> str:
     links = [url for url in re.findall(r"https?://[^\s\"'<>]+", body) if "/accounts/confirm-email/" in url]
     assert links, f"no /accounts/confirm-email/ link in the verification email:\n{message.body}"
     link = links[0]
-    # The link is built from the request's Host, i.e. the live server itself.
+    # The link is on SITE_ROOT, the site's public address (the test sets it to the live server's).
     assert link.startswith(live_server_url), f"verification link {link} does not point at {live_server_url}"
     return link
 
@@ -51,8 +51,9 @@ def _path(page: Page) -> str:
 
 
 def test_a_new_developer_signs_up_verifies_and_registers_an_application(
-    page: Page, live_server, tmp_path, send_queued_emails
+    page: Page, live_server, tmp_path, send_queued_emails, settings
 ):
+    settings.SITE_ROOT = live_server.url  # emails link to the site's public address
     started = time.monotonic()
 
     # Sign up.

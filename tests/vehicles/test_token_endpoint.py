@@ -14,7 +14,7 @@ from accounts.applications import issue_client_secret
 from accounts.credentials import hash_secret
 from accounts.models import ClientSecret
 from tests.factories import ApplicationFactory
-from tests.vehicles.api_helpers import assert_envelope
+from tests.vehicles.api_helpers import assert_envelope, make_owner, make_vehicle
 from tests.vehicles.api_helpers import request as api_request
 from tests.vehicles.connect_helpers import CALLBACK, OTHER_CALLBACK, basic
 from vehicles.models import AccessToken, AuthorizationCode, Connection, Grant, RefreshToken
@@ -114,10 +114,13 @@ def test_a_code_used_twice_revokes_every_token_issued_from_it(client, applicatio
 
 
 def test_a_replayed_code_leaves_the_applications_other_grants_alone(client, application, code, driver):
+    # Another driver's grant: one of the same vehicles would have been moved to the replayed code's grant
+    # (one connection per vehicle and application, tests/vehicles/test_connect_again.py).
+    other_driver = make_owner(make="TESLA")
     other_code = create_authorization_code(
         application=application,
-        owner=driver,
-        vehicles=driver.test_vehicles,
+        owner=other_driver,
+        vehicles=[make_vehicle(other_driver), make_vehicle(other_driver)],
         scopes=["read_odometer"],
         redirect_uri=CALLBACK,
     )
