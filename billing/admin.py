@@ -21,12 +21,30 @@ from billing.models import (
     StripeEvent,
     Subscription,
 )
+from billing.templatetags.billing_tags import cents, unit_cents
 from dashboard.admin_actions import ReadOnlyAdmin, apply_to_each, confirmation_page
+
+
+def dollars(field: str, label: str, *, unit: bool = False):
+    """A field in cents shown in dollars ("$1,234.56"; a unit price keeps its fractions of a cent), sortable by it."""
+    show_value = unit_cents if unit else cents
+
+    def show(obj):
+        value = getattr(obj, field)
+        return "—" if value is None else show_value(value)
+
+    show.__name__ = f"{field}_in_dollars"
+    return admin.display(description=label, ordering=field)(show)
+
+
+PRICE = dollars("price_per_request_cents", "price per request", unit=True)
+ACCRUED = dollars("accrued_cents", "accrued")
+TOTAL = dollars("total_cents", "total")
 
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "price_per_request_cents", "request_allowance", "vehicle_allowance", "self_serve"]
+    list_display = ["name", "code", PRICE, "request_allowance", "vehicle_allowance", "self_serve"]
     ordering = ["sort_order"]
     readonly_fields = ["code"]
 
@@ -49,8 +67,8 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 @admin.register(BillingPeriod)
 class BillingPeriodAdmin(ReadOnlyAdmin):
-    list_display = ["team", "start", "end", "plan", "requests_used", "request_allowance", "vehicles_active",
-                    "accrued_cents", "status"]  # fmt: skip
+    list_display = ["team", "start", "end", "plan", "requests_used", "request_allowance", "vehicles_active", ACCRUED,
+                    "status"]  # fmt: skip
     list_filter = ["status", "plan"]
     search_fields = ["team__name"]
     list_select_related = ["team", "plan"]
@@ -71,7 +89,14 @@ class InvoiceLineInline(admin.TabularInline):
     extra = 0
     can_delete = False
     max_num = 0
-    fields = ["position", "kind", "description", "quantity", "unit_price_cents", "amount_cents"]
+    fields = [
+        "position",
+        "kind",
+        "description",
+        "quantity",
+        dollars("unit_price_cents", "unit price", unit=True),
+        dollars("amount_cents", "amount"),
+    ]
     readonly_fields = fields
 
 
@@ -82,6 +107,8 @@ INVOICE_ACTIONS = {
         "Say why; the reason is kept in the team's billing history.",
         "do": lambda pk, staff, note: backoffice.void_invoice(pk, staff=staff, reason=note),
         "done": "Voided",
+        "label": "Reason for voiding",
+        "help": "",
     },
     "mark_invoices_paid": {
         "title": "Mark invoices paid",
@@ -89,6 +116,8 @@ INVOICE_ACTIONS = {
         "reference; it is kept in the team's billing history.",
         "do": lambda pk, staff, note: backoffice.mark_invoice_paid(pk, staff=staff, reference=note),
         "done": "Marked paid",
+        "label": "Payment reference",
+        "help": "The bank transfer's reference, or how it was paid (e.g. a cheque number).",
     },
 }
 
@@ -101,11 +130,11 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "number",
         "team",
         "period",
-        "total_cents",
+        TOTAL,
         "status",
         "issued_at",
         "paid_at",
-        "refunded_cents",
+        dollars("refunded_cents", "refunded"),
         "dispute_status",
     ]
     list_filter = ["status"]
@@ -134,7 +163,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
     def _with_reason(self, request, queryset, name):
         spec = INVOICE_ACTIONS[name]
-        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        form = ReasonForm(
+            request.POST if "confirm" in request.POST else None, label=spec["label"], help_text=spec["help"]
+        )
         if form.is_bound and form.is_valid():
             note = form.cleaned_data["note"]
             self._each(request, queryset, spec["done"], lambda pk: spec["do"](pk, request.user, note))
@@ -159,8 +190,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ["invoice", "attempt", "status", "amount_cents", "failure_code", "stripe_payment_intent_id",
-                    "created_at"]  # fmt: skip
+    list_display = ["invoice", "attempt", "status", dollars("amount_cents", "amount"), "failure_code",
+                    "stripe_payment_intent_id", "created_at"]  # fmt: skip
     list_filter = ["status"]
     search_fields = ["invoice__number", "stripe_payment_intent_id", "idempotency_key"]
     list_select_related = ["invoice"]
@@ -250,8 +281,7 @@ class ReadOnlyTabular(admin.TabularInline):
 
 class PeriodInline(ReadOnlyTabular):
     model = BillingPeriod
-    fields = ["start", "end", "plan", "requests_used", "request_allowance", "vehicles_active", "accrued_cents",
-              "status"]  # fmt: skip
+    fields = ["start", "end", "plan", "requests_used", "request_allowance", "vehicles_active", ACCRUED, "status"]
     readonly_fields = fields
     max_num = 0
     ordering = ["-start"]
@@ -259,7 +289,7 @@ class PeriodInline(ReadOnlyTabular):
 
 class TeamInvoiceInline(ReadOnlyTabular):
     model = Invoice
-    fields = ["number", "total_cents", "status", "issued_at", "paid_at"]
+    fields = ["number", TOTAL, "status", "issued_at", "paid_at"]
     readonly_fields = fields
     max_num = 0
 
@@ -273,7 +303,15 @@ class TeamGrantInline(ReadOnlyTabular):
 
 class TeamContractInline(ReadOnlyTabular):
     model = Contract
-    fields = ["reference", "status", "starts_at", "ends_at", "pricing", "minimum_cents", "paid_by"]
+    fields = [
+        "reference",
+        "status",
+        "starts_at",
+        "ends_at",
+        "pricing",
+        dollars("minimum_cents", "monthly minimum"),
+        "paid_by",
+    ]
     readonly_fields = fields
     max_num = 0
 

@@ -5,3 +5,7 @@ from django import forms
 
 class ReasonForm(forms.Form):
     note = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 3}), max_length=500)
+
+    def __init__(self, *args, label: str = "Reason", help_text: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["note"].label, self.fields["note"].help_text = label, help_text

@@ -82,6 +82,9 @@ class GarageReviewEventInline(admin.TabularInline):
         return user.has_perm("garage.view_garageapplication") or user.has_perm("garage.change_garageapplication")
 
 
+APPLICANT = services.APPLICANT_FIELDS
+
+
 @admin.register(GarageApplication)
 class GarageApplicationAdmin(admin.ModelAdmin):
     list_display = ["company", "team", "status", "stage", "submitted_at", "age_in_days", "reviewer", "plan_name",
@@ -110,12 +113,18 @@ class GarageApplicationAdmin(admin.ModelAdmin):
                 ]
             },
         ),  # fmt: skip
-        ("What the startup sent", {"fields": services.APPLICANT_FIELDS}),
+        # As sent, but the funding in dollars: "$750,000" rather than 750000.
+        ("What the startup sent", {"fields": [f if f != "funding_raised_usd" else "funding" for f in APPLICANT]}),
         ("Billing", {"fields": ["plan_name", "usage_this_period"]}),
         ("Staff notes", {"fields": ["internal_notes"]}),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    @admin.display(description="funding raised", ordering="funding_raised_usd")
+    def funding(self, application: GarageApplication) -> str:
+        amount = application.funding_raised_usd
+        return "—" if amount is None else f"${amount:,}"
 
     def get_queryset(self, request):
         return (

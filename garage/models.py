@@ -92,6 +92,12 @@ class GarageReviewEvent(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        """How the admin's history names a row: what happened, by whom, when."""
+        who = self.actor.email if self.actor_id else "the system"
+        change = f" ({self.before} → {self.after})" if self.before or self.after else ""
+        return f"{self.action.replace('_', ' ')}{change} by {who}, {self.created_at:%Y-%m-%d %H:%M} UTC"
+
 
 class ProgramDetails(models.Model):
     """What accepted teams see in the Garage tab, edited by staff in the admin (one row)."""

@@ -119,6 +119,9 @@ def test_staff_void_from_the_admin_with_a_reason(owner_membership, staff_client)
 
     page = staff_client.post(CHANGELIST, form)
     assert page.status_code == 200 and "Void invoices" in page.content.decode()  # the reason is asked first
+    assert "Reason for voiding" in page.content.decode()
+    marking = staff_client.post(CHANGELIST, {**form, "action": "mark_invoices_paid"}).content.decode()
+    assert "Payment reference" in marking  # the field says what it asks
     assert status_of(invoice) == "past_due"
     staff_client.post(CHANGELIST, {**form, "confirm": "yes", "note": ""})  # no reason: nothing changes
     assert status_of(invoice) == "past_due"

@@ -1,5 +1,7 @@
 """Staff edit plans in the admin; periods and the billing audit log are read-only there."""
 
+import re
+
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
@@ -63,3 +65,22 @@ def test_invoices_show_with_their_lines_and_cannot_be_edited(staff_client, team)
     assert page.status_code == 200 and invoice.number in page.content.decode()
     assert staff_client.post(f"/admin/billing/invoice/{invoice.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Invoice.objects.filter(pk=invoice.pk).exists()
+
+
+def test_money_shows_in_dollars_not_in_cents(staff_client, team):
+    """Staff read "$0.45", not a "TOTAL CENTS" column of 45."""
+    from datetime import timedelta
+
+    from billing.closing import close_period
+    from billing.models import Invoice
+
+    period = lifecycle.current_period(team.pk)
+    BillingPeriod.objects.filter(pk=period.pk).update(accrued_cents=12345)
+    invoice = close_period(period.pk, now=period.end + timedelta(hours=2))
+    Invoice.objects.filter(pk=invoice.pk).update(total_cents=4500)
+    for url in ["/admin/billing/invoice/", "/admin/billing/billingperiod/", f"/admin/accounts/team/{team.pk}/change/"]:
+        text = re.sub(r"<[^>]+>", " ", staff_client.get(url).content.decode())  # what staff read, not class names
+        assert "cents" not in text.lower(), url
+    assert "$45.00" in staff_client.get("/admin/billing/invoice/").content.decode()
+    assert "$123.45" in staff_client.get("/admin/billing/billingperiod/").content.decode()
+    assert "15¢" in staff_client.get("/admin/billing/plan/").content.decode()  # Pay-as-you-go's price

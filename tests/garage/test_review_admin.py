@@ -133,6 +133,8 @@ def test_the_change_page_shows_the_application_read_only_with_history(staff_clie
     assert 'name="company_name"' not in page and 'name="status"' not in page and 'name="_save"' not in page
     assert "0 / 100" in page  # this period's usage
     assert "submitted" in page  # the history inline
+    assert "$500,000" in page and "500000" not in page  # the funding, in dollars
+    assert "GarageReviewEvent object" not in page and f"by {application.created_by.email}" in page  # readable rows
     assert reverse("admin:garage_garageapplication_approve", args=[application.pk]) in page
     assert reverse("admin:garage_garageapplication_note", args=[application.pk]) in page
 
