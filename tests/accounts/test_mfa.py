@@ -150,3 +150,20 @@ def test_it_logs_in_with_a_recovery_code_once_and_not_twice(client, user):
     assert response.status_code == 200
     assert "Incorrect code" in str(response.context["form"].errors)
     assert not is_logged_in(client)
+
+
+def test_staff_who_set_up_totp_for_the_back_office_are_shown_the_way_back(client):
+    """The back office sends staff without two-factor authentication to set it up; they land on their recovery
+    codes, which now lead back to /admin/ (and the back office then opens)."""
+    staff = UserFactory(email="ops@example.com", is_staff=True, is_superuser=True)
+    assert client.force_login(staff) is None and client.get("/admin/").status_code == 302  # 2FA first
+    client.logout()
+    activate_totp(client, staff)
+    page = client.get(reverse("mfa_view_recovery_codes")).content.decode()
+    assert 'id="back-to-admin" href="/admin/"' in page
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_developer_is_not_offered_the_back_office(client, user):
+    activate_totp(client, user)
+    assert "back-to-admin" not in client.get(reverse("mfa_view_recovery_codes")).content.decode()

@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from accounts.roles import Role
 from garage.models import GarageApplication
+from tests.e2e.browser import screenshot
 from tests.e2e.test_card_in_a_browser import EMAIL, sign_in
 from tests.factories import PASSWORD, MembershipFactory, UserFactory, totp_code
 
@@ -63,6 +64,11 @@ def approve_as_staff(browser: Browser, base_url: str, secret: str) -> None:
 
     staff.goto("/admin/garage/garageapplication/")
     staff.get_by_role("link", name=re.compile("Torque Labs")).first.wait_for()
+    staff.get_by_role("link", name=re.compile("Torque Labs")).first.click()
+    note = staff.locator("#id_note")  # the note box is usable at 1280 px: wide, below the application
+    assert note.bounding_box()["width"] >= 400, note.bounding_box()
+    screenshot(staff, "garage-application-admin")
+    staff.goto("/admin/garage/garageapplication/")
     staff.locator('input[name="_selected_action"]').first.check()
     staff.locator('select[name="action"]').select_option("approve")
     staff.locator('button[name="index"], input[name="index"]').first.click()  # the changelist's "Go"
