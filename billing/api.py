@@ -7,9 +7,8 @@ with the dashboard session or a personal access token (accounts.authentication);
 never reachable: the team comes from the session or the token, never from the request's parameters.
 """
 
-import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import date
 
 from django.http import StreamingHttpResponse
@@ -28,6 +27,7 @@ from accounts.roles import Perm, Role, role_can
 from billing import selectors
 from billing.forms import period_key
 from billing.models import BillingPeriod, UsageDaily
+from dashboard.csv_export import safe_cell, stream_csv
 from vehicles.models import SimulatedVehicle
 
 CSV_COLUMNS = [
@@ -44,7 +44,6 @@ CSV_COLUMNS = [
 DELETED_APPLICATION = "Deleted application"
 DELETED_VEHICLE = "Deleted vehicle"
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such text gets a leading quote.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_CHUNK_ROWS = 2000
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -126,7 +125,7 @@ class UsageCSVView(BillingAPIView):
     def get(self, request):
         period = self.requested_period(request)
         rows = usage_csv_rows(period, api_caller(request).team)
-        response = StreamingHttpResponse(_stream_csv(rows), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(stream_csv(CSV_COLUMNS, rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="ignition-usage-{period_key(period)}.csv"'
         return response
 
@@ -174,22 +173,3 @@ def _vehicle_labels(period: BillingPeriod) -> dict[int, tuple[str, str]]:
     return {
         pk: (str(public_id), f"{year} {make} {model} ••••{vin[-4:]}") for pk, public_id, year, make, model, vin in rows
     }
-
-
-def safe_cell(text: str) -> str:
-    """Text a spreadsheet shows as text: a cell that would start a formula gets a leading apostrophe."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-class _Echo:
-    """A file-like object whose write() hands the line back, so csv.writer can feed a stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _stream_csv(rows: Iterable[list]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        yield writer.writerow(row)

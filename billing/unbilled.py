@@ -15,7 +15,6 @@ progress; a stream whose write fails is logged with what it drops. It never coun
 out of the buffer to be written is never put back.
 """
 
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -41,9 +40,6 @@ class UnbilledBuffer(ProcessBuffer):
     """The counts of one process, per stream, written with `write(gathered)` every `interval()` seconds."""
 
     what = "non-billable request counts"
-
-    def __init__(self, write: Callable[[dict[Stream, Gathered]], None], interval: Callable[[], float]):
-        super().__init__(write, interval)
 
     def _empty(self) -> dict:
         return {}

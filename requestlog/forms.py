@@ -7,6 +7,7 @@ from django import forms
 from accounts.models import Application
 from billing import selectors as billing_selectors
 from billing.rating import ENDPOINT_FAMILIES, OTHER_FAMILY
+from billing.templatetags.billing_tags import cents
 from requestlog.selectors import Cursor, Filters
 from vehicles.api.metering_hook import BATCH, FREE
 from vehicles.api.resources import ACTIONS, READS
@@ -114,7 +115,7 @@ class LogFilterForm(forms.Form):
             return ""
         family, price = self.cleaned_data.get("family"), self.cleaned_data.get("price")
         what = f"{family} requests" if family else "Requests"
-        return what if price is None else f"{what} at ${price // 100}.{price % 100:02d}"
+        return what if price is None else f"{what} at {cents(price)}"
 
     @property
     def billing_period(self):

@@ -75,12 +75,11 @@ def team_requests(team: Team, filters: Filters):
         requests = requests.filter(occurred_at__gte=filters.since)
     if filters.until is not None:
         requests = requests.filter(occurred_at__lt=filters.until)
-    if filters.family:
+    if filters.family == OTHER_FAMILY:  # the billable endpoints no family names
+        requests = requests.exclude(endpoint__in=list(ENDPOINT_FAMILIES))
+    elif filters.family:
         in_family = [endpoint for endpoint, family in ENDPOINT_FAMILIES.items() if family == filters.family]
-        if filters.family == OTHER_FAMILY:  # the billable endpoints no family names
-            requests = requests.exclude(endpoint__in=list(ENDPOINT_FAMILIES))
-        else:
-            requests = requests.filter(endpoint__in=in_family)
+        requests = requests.filter(endpoint__in=in_family)
     if filters.price_cents is not None:
         requests = requests.filter(price_cents=filters.price_cents)
     if filters.request_id:
@@ -122,27 +121,12 @@ class Labelled:
 
 
 def with_labels(team: Team, entries: list[ApiRequest]) -> list[Labelled]:
-    labels = labels_for(team, entries)
-    return [
-        Labelled(e, labels.applications.get(e.application_key), labels.vehicles.get(e.vehicle_key)) for e in entries
-    ]
-
-
-@dataclass(frozen=True)
-class Labels:
-    """How the log shows the applications and vehicles its rows name by id (deleted ones included)."""
-
-    applications: dict[int, Application]
-    vehicles: dict[int, SimulatedVehicle]
-
-
-def labels_for(team: Team, rows: list[ApiRequest]) -> Labels:
-    """The team's applications and the vehicles `rows` name, in two queries whatever the number of rows."""
-    application_ids = {row.application_key for row in rows if row.application_key}
-    vehicle_ids = {row.vehicle_key for row in rows if row.vehicle_key}
-    applications = Application.objects.filter(team=team, pk__in=application_ids) if application_ids else []
-    vehicles = SimulatedVehicle.objects.filter(pk__in=vehicle_ids) if vehicle_ids else []
-    return Labels(applications={a.pk: a for a in applications}, vehicles={v.pk: v for v in vehicles})
+    """Each entry with the team's application and the vehicle it names, in two queries whatever the number."""
+    application_ids = {e.application_key for e in entries if e.application_key}
+    vehicle_ids = {e.vehicle_key for e in entries if e.vehicle_key}
+    applications = Application.objects.filter(team=team, pk__in=application_ids).in_bulk() if application_ids else {}
+    vehicles = SimulatedVehicle.objects.in_bulk(vehicle_ids) if vehicle_ids else {}
+    return [Labelled(e, applications.get(e.application_key), vehicles.get(e.vehicle_key)) for e in entries]
 
 
 def retention_days() -> int:

@@ -1,19 +1,17 @@
 """The dashboard's Logs tab: the team's vehicle API requests, filtered, paged, one by one, and as CSV."""
 
-import csv
-
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.decorators import team_member_required
 from accounts.roles import Perm, role_can
+from dashboard.csv_export import safe_cell, stream_csv
 from requestlog import selectors
 from requestlog.forms import LogFilterForm
 from vehicles.errors import error_body
 
 EXPORT_CHUNK_ROWS = 2000
-CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these as formulas
 
 
 def _shows_prices(request) -> bool:
@@ -73,7 +71,7 @@ def log_export(request):
     requests = selectors.team_requests(request.team, form.filters())
     shows_prices = _shows_prices(request)
     rows = _csv_rows(request.team, requests, shows_prices)
-    response = StreamingHttpResponse(_stream_csv(_columns(shows_prices), rows), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(stream_csv(_columns(shows_prices), rows), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="ignition-requests-{stamp}.csv"'
     return response
@@ -97,10 +95,8 @@ def _csv_rows(team, requests, shows_prices: bool):
 
 
 def _csv_chunk(team, chunk, shows_prices: bool):
-    labels = selectors.labels_for(team, chunk)
-    for entry in chunk:
-        application = labels.applications.get(entry.application_key)
-        vehicle = labels.vehicles.get(entry.vehicle_key)
+    for labelled in selectors.with_labels(team, chunk):
+        entry, application, vehicle = labelled.entry, labelled.application, labelled.vehicle
         row = [
             entry.occurred_at.isoformat(timespec="milliseconds"),
             entry.request_id,
@@ -119,26 +115,8 @@ def _csv_chunk(team, chunk, shows_prices: bool):
         if shows_prices:
             row.append(_dollars(entry.price_cents))
         row.append(entry.duration_ms)
-        yield [_safe(value) for value in row]
+        yield [safe_cell(value) if isinstance(value, str) else value for value in row]
 
 
 def _dollars(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
-
-
-def _safe(value):
-    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _stream_csv(columns, rows):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(columns)
-    for row in rows:
-        yield writer.writerow(row)

@@ -16,8 +16,9 @@ from accounts import applications, personal_tokens
 from accounts.models import Membership, Team
 from accounts.roles import Role
 from billing import lifecycle, services
-from billing.api import CSV_COLUMNS, safe_cell
+from billing.api import CSV_COLUMNS
 from billing.models import Subscription, UsageDaily
+from dashboard.csv_export import safe_cell
 from tests.conftest import login_as
 from tests.factories import ApplicationFactory, MembershipFactory, TeamFactory, UserFactory
 from tests.vehicles.api_helpers import make_grant, make_owner, make_token, make_vehicle, request
